@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine (see README):
+#   make serve  -> installs into .venv and serves the built-in example models
+#   make test   -> installs everything the tests need (Chromium too) and runs them all
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install install-test chromium serve test bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+install: $(PY)
+	$(PY) -m pip install -q "$(TORCH)" -e .
+
+install-test: $(PY)
+	$(PY) -m pip install -q "$(TORCH)" -e ".[test,bench]"
+
+# Playwright drives Debian's Chromium (playwright's own browser download cannot work offline).
+chromium:
+	@if [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; then \
+		echo "chromium: present"; \
+	else \
+		echo "chromium: installing Debian's package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+serve: install
+	$(VENV)/bin/torchscope serve --host $(HOST) --port $(PORT)
+
+test: install-test chromium
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install-test
+	$(PY) benchmarks/structure.py
+	@for f in benchmarks/histograms.py benchmarks/schedules.py; do [ -f $$f ] && $(PY) $$f || true; done
