@@ -982,7 +982,8 @@ def _assemble(
     if sd_map is not None:
         extra = {k: repr(type(v)) for k, v in sd_map.items() if not _is_tensorish(v)}
         md = getattr(sd_map, "_metadata", None)
-        metadata = _json_safe(md) if isinstance(md, Mapping) else None
+        if isinstance(md, Mapping):  # {module prefix: {"version": n}}, read by _load_from_state_dict
+            metadata = {str(k): dict(v) for k, v in md.items() if isinstance(v, Mapping)}
     if walk.modules:
         notes.append("pickled nn.Module(s): " + ", ".join(f"{c} at {p or '(root)'}" for p, c in walk.modules))
     if sd_path is None and tensors:
