@@ -53,7 +53,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if registry is None:
             app.state.registry = load_models(settings.specs, settings.kwargs, meta=settings.meta)
+        # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.
+        from app.web.routers.checkpoints import start_checkpoints, stop_checkpoints
+
+        start_checkpoints(app, settings)
         yield
+        stop_checkpoints(app)
 
     app = FastAPI(
         title="torchscope",

@@ -1,0 +1,241 @@
+"""Checkpoints: list, open (upload or --data-dir), inspect, histogram, compare with / load into a model, diff.
+
+HTTP contract (JSON, errors are ``{"detail": ...}`` with a 4xx status):
+- ``GET  /api/checkpoints``                       opened checkpoints, startup failures, data-dir files
+- ``POST /api/checkpoints/upload``                multipart ``file``; over ``max_upload_mb`` is a 413
+- ``POST /api/checkpoints/open``                  ``{"path": "rel/to/data_dir.pth"}``; nothing outside --data-dir
+- ``GET  /api/checkpoints/{cid}``                 ``{"id", "name", "format", "tensors": [{"key", "shape", "dtype", "bytes"}], "other", "optimizer"}``
+- ``GET  /api/checkpoints/{cid}/histogram?key=``  one tensor's histogram (the weights page's histogram machinery)
+- ``GET  /api/checkpoints/{cid}/compare?model=``  what ``load_state_dict(strict=True)`` would say, plus hints
+- ``POST /api/checkpoints/{cid}/load``            ``{"model", "strict", "strip_prefix", "add_prefix"}``
+- ``GET  /api/checkpoints/{cid}/diff?other=`` or ``?model=``  added/removed/reshaped/retyped, change per tensor
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from app.inspect import compare
+from app.inspect.checkpoints import (
+    Checkpoint,
+    CheckpointStore,
+    list_data_dir,
+    resolve_in_data_dir,
+    tensor_values,
+)
+from app.inspect.errors import InvalidRequest, TooLarge
+from app.settings import Settings
+from app.web.deps import RegistryDep, SettingsDep, render
+
+router = APIRouter(tags=["checkpoints"])
+
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------- lifecycle (called from main.py's lifespan)
+
+
+def start_checkpoints(app: Any, settings: Settings) -> None:
+    """Open the --checkpoint files and make a private directory for uploads."""
+    store = CheckpointStore(trusted_paths=settings.trust_pickle)
+    store.open_startup(settings.checkpoints)
+    app.state.checkpoints = store
+    app.state.upload_dir = Path(tempfile.mkdtemp(prefix="torchscope-uploads-"))
+
+
+def stop_checkpoints(app: Any) -> None:
+    store: CheckpointStore | None = getattr(app.state, "checkpoints", None)
+    if store is not None:
+        store.close()
+    upload_dir: Path | None = getattr(app.state, "upload_dir", None)
+    if upload_dir is not None:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+
+
+def get_store(request: Request) -> CheckpointStore:
+    store: CheckpointStore | None = getattr(request.app.state, "checkpoints", None)
+    if store is None:  # an app whose lifespan did not run (never the case under uvicorn/TestClient `with`)
+        start_checkpoints(request.app, request.app.state.settings)
+        store = request.app.state.checkpoints
+    return store
+
+
+StoreDep = Annotated[CheckpointStore, Depends(get_store)]
+
+
+def get_checkpoint(cid: str, store: StoreDep) -> Checkpoint:
+    return store.get(cid)
+
+
+CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
+
+
+# --------------------------------------------------------------------------- data functions (pages and JSON share them)
+
+
+def checkpoints_index(store: CheckpointStore, settings: Settings) -> dict[str, Any]:
+    return {
+        "checkpoints": [c.summary() for c in store],
+        "failures": [f.to_dict() for f in store.failures],
+        "data_dir": str(settings.data_dir) if settings.data_dir else None,
+        "files": list_data_dir(settings.data_dir),
+        "max_upload_mb": settings.max_upload_mb,
+    }
+
+
+# --------------------------------------------------------------------------- API
+
+
+@router.get("/api/checkpoints")
+def list_checkpoints(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """Opened checkpoints, files that failed to open at startup, and files under --data-dir."""
+    return checkpoints_index(store, settings)
+
+
+@router.post("/api/checkpoints/upload", status_code=201)
+def upload_checkpoint(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="a .pt/.pth/.bin/.ckpt or .safetensors file")],
+) -> dict[str, Any]:
+    """Open an uploaded file (never trusted with --trust-pickle, whatever its name)."""
+    limit = settings.max_upload_mb * 1024 * 1024
+    too_large = TooLarge(
+        f"upload is larger than the {settings.max_upload_mb} MB limit (start torchscope with --max-upload-mb to raise it)",
+        limit_mb=settings.max_upload_mb,
+    )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # multipart framing is small
+        raise too_large
+    name = Path(file.filename or "upload").name or "upload"
+    target = request.app.state.upload_dir / f"{uuid.uuid4().hex}-{name}"
+    written = 0
+    with target.open("wb") as out:
+        while chunk := file.file.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                out.close()
+                target.unlink(missing_ok=True)
+                raise too_large
+            out.write(chunk)
+    try:
+        ckpt = store.open(target, name=name, uploaded=True)
+    except Exception:
+        target.unlink(missing_ok=True)
+        raise
+    return ckpt.to_dict()
+
+
+class OpenRequest(BaseModel):
+    path: str = Field(min_length=1, max_length=4096, description="a path relative to --data-dir")
+
+
+@router.post("/api/checkpoints/open", status_code=201)
+def open_from_data_dir(body: OpenRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """Open a file from under --data-dir; paths that escape it (``..``, symlinks, absolute) are refused."""
+    path = resolve_in_data_dir(settings.data_dir, body.path)
+    return store.open(path, name=body.path).to_dict()
+
+
+@router.get("/api/checkpoints/{cid}")
+def get_checkpoint_detail(ckpt: CheckpointDep) -> dict[str, Any]:
+    """Keys, shapes, dtypes, sizes; non-tensor entries; optimizer state (read from metadata only)."""
+    return ckpt.to_dict()
+
+
+@router.delete("/api/checkpoints/{cid}", status_code=204)
+def close_checkpoint(ckpt: CheckpointDep, store: StoreDep) -> None:
+    store.remove(ckpt.id)
+    if ckpt.uploaded:
+        ckpt.path.unlink(missing_ok=True)
+
+
+@router.get("/api/checkpoints/{cid}/histogram")
+def checkpoint_histogram(
+    ckpt: CheckpointDep,
+    key: Annotated[str, Query(min_length=1, max_length=4096, description="the tensor's key path")],
+    bins: Annotated[int, Query(ge=1, le=1000)] = 64,
+) -> dict[str, Any]:
+    """Histogram and stats of one checkpoint tensor (read alone, memory-mapped)."""
+    tensor = tensor_values(ckpt, key)
+    from app.inspect.histograms import tensor_histogram  # issue 3's machinery, shared with the weights page
+
+    result: dict[str, Any] = tensor_histogram(key, tensor, bins=bins).to_dict()
+    return result
+
+
+def _compare_data(ckpt: Checkpoint, registry: Any, model: str, strip_prefix: str, add_prefix: str) -> dict[str, Any]:
+    loaded = registry.get(model)
+    report = compare.checkpoint_report(ckpt, loaded, strip_prefix=strip_prefix, add_prefix=add_prefix)
+    data = compare.compare_to_dict(ckpt, loaded, report, strip_prefix=strip_prefix, add_prefix=add_prefix)
+    if ckpt.optimizer is not None:
+        with loaded.lock:
+            names = compare.optimizer_names(ckpt.optimizer, ckpt, loaded.module)
+        data["optimizer_names"] = {**names, "names": {str(k): v for k, v in names["names"].items()}}
+    return data
+
+
+Prefix = Annotated[str, Query(max_length=200, description="a key prefix such as 'module.'")]
+
+
+@router.get("/api/checkpoints/{cid}/compare")
+def compare_with_model(
+    ckpt: CheckpointDep, registry: RegistryDep, model: Annotated[str, Query(min_length=1)], strip_prefix: Prefix = "", add_prefix: Prefix = ""
+) -> dict[str, Any]:
+    """Exactly the keys ``model.load_state_dict(sd, strict=True)`` would complain about, plus hints. No tensor is read."""
+    return _compare_data(ckpt, registry, model, strip_prefix, add_prefix)
+
+
+class LoadRequest(BaseModel):
+    model: str = Field(min_length=1)
+    strict: bool = True
+    strip_prefix: str = Field(default="", max_length=200)
+    add_prefix: str = Field(default="", max_length=200)
+
+
+@router.post("/api/checkpoints/{cid}/load")
+def load_checkpoint(ckpt: CheckpointDep, registry: RegistryDep, body: LoadRequest) -> dict[str, Any]:
+    """Load into a served model (strict refuses with 409 and changes nothing); the init lab's reset restores it."""
+    loaded = registry.get(body.model)
+    return compare.load_into_model(
+        ckpt, loaded, strict=body.strict, strip_prefix=body.strip_prefix, add_prefix=body.add_prefix
+    )
+
+
+@router.get("/api/checkpoints/{cid}/diff")
+def diff_checkpoint(
+    ckpt: CheckpointDep,
+    store: StoreDep,
+    registry: RegistryDep,
+    other: Annotated[str | None, Query(description="another checkpoint id")] = None,
+    model: Annotated[str | None, Query(description="a served model id (its current weights)")] = None,
+) -> dict[str, Any]:
+    """This checkpoint (a) against another checkpoint or a model's current weights (b), largest change first."""
+    if (other is None) == (model is None):
+        raise InvalidRequest("give exactly one of ?other=<checkpoint id> or ?model=<model id>", rule="diff")
+    if other is not None:
+        return compare.diff_checkpoints(ckpt, store.get(other))
+    return compare.diff_checkpoint_model(ckpt, registry.get(model or ""))
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@router.get("/checkpoints", response_class=HTMLResponse, include_in_schema=False)
+def checkpoints_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
+    return render(request, "checkpoints.html", index=checkpoints_index(store, settings))
+
+
+@router.get("/checkpoints/{cid}", response_class=HTMLResponse, include_in_schema=False)
+def checkpoint_page(request: Request, ckpt: CheckpointDep, store: StoreDep) -> HTMLResponse:
+    others = [c.summary() for c in store if c.id != ckpt.id]
+    return render(request, "checkpoint.html", ckpt=ckpt.to_dict(), others=others)
