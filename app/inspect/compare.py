@@ -494,12 +494,15 @@ class TensorSource:
     get: Callable[[str], torch.Tensor]
 
 
-def checkpoint_source(ckpt: Checkpoint) -> TensorSource:
-    metas = {k: (info.shape, info.dtype) for k, info in ckpt.state_dict_keys().items()}
-    if not metas:  # no state_dict: compare every tensor by its key path
-        metas = {k: (info.shape, info.dtype) for k, info in ckpt.tensors.items()}
-        return TensorSource(ckpt.name, metas, ckpt.tensor)
-    return TensorSource(ckpt.name, metas, ckpt.state_dict_tensor)
+def checkpoint_source(ckpt: Checkpoint, strip_prefix: str = "", add_prefix: str = "") -> TensorSource:
+    """The checkpoint's state_dict (keys remapped like a load would), else every tensor by key path."""
+    tensors = ckpt.state_dict_keys()
+    get = ckpt.state_dict_tensor
+    if not tensors:
+        tensors, get = ckpt.tensors, ckpt.tensor
+    names = remap(list(tensors), strip_prefix, add_prefix)
+    metas = {new: (tensors[old].shape, tensors[old].dtype) for new, old in names.items()}
+    return TensorSource(ckpt.name, metas, lambda k: get(names[k]))
 
 
 def model_source(loaded: LoadedModel) -> TensorSource:
@@ -570,11 +573,14 @@ def diff_sources(a: TensorSource, b: TensorSource) -> dict[str, Any]:
     }
 
 
-def diff_checkpoints(a: Checkpoint, b: Checkpoint) -> dict[str, Any]:
-    return diff_sources(checkpoint_source(a), checkpoint_source(b))
+def diff_checkpoints(a: Checkpoint, b: Checkpoint, *, strip_prefix: str = "", add_prefix: str = "") -> dict[str, Any]:
+    """Checkpoint a (keys remapped by the prefixes) against checkpoint b."""
+    return diff_sources(checkpoint_source(a, strip_prefix, add_prefix), checkpoint_source(b))
 
 
-def diff_checkpoint_model(ckpt: Checkpoint, loaded: LoadedModel) -> dict[str, Any]:
+def diff_checkpoint_model(
+    ckpt: Checkpoint, loaded: LoadedModel, *, strip_prefix: str = "", add_prefix: str = ""
+) -> dict[str, Any]:
     """Checkpoint (a) against the model's current weights (b), under the model's lock."""
     with loaded.lock:
-        return diff_sources(checkpoint_source(ckpt), model_source(loaded))
+        return diff_sources(checkpoint_source(ckpt, strip_prefix, add_prefix), model_source(loaded))

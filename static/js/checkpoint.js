@@ -237,7 +237,9 @@
     result.removeAttribute("data-ready");
     const [kind, id] = document.getElementById("diff-target").value.split(/:(.*)/s);
     try {
-      const d = await api(base + "/diff?" + (kind === "model" ? "model=" : "other=") + encodeURIComponent(id));
+      const qs = new URLSearchParams(prefixes());  // the compare panel's key fix applies here too
+      qs.set(kind === "model" ? "model" : "other", id);
+      const d = await api(base + "/diff?" + qs.toString());
       document.getElementById("diff-summary").textContent =
         "a = " + d.a + ", b = " + d.b + ": " + d.common.length + " common (" + d.unchanged + " unchanged), " +
         d.added.length + " added, " + d.removed.length + " removed, " + d.reshaped.length + " reshaped, " + d.retyped.length + " retyped.";

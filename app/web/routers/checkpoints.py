@@ -218,13 +218,16 @@ def diff_checkpoint(
     registry: RegistryDep,
     other: Annotated[str | None, Query(description="another checkpoint id")] = None,
     model: Annotated[str | None, Query(description="a served model id (its current weights)")] = None,
+    strip_prefix: Prefix = "",
+    add_prefix: Prefix = "",
 ) -> dict[str, Any]:
-    """This checkpoint (a) against another checkpoint or a model's current weights (b), largest change first."""
+    """This checkpoint (a, keys remapped by the prefixes) against another checkpoint or a model's current weights (b)."""
     if (other is None) == (model is None):
         raise InvalidRequest("give exactly one of ?other=<checkpoint id> or ?model=<model id>", rule="diff")
+    fix = {"strip_prefix": strip_prefix, "add_prefix": add_prefix}
     if other is not None:
-        return compare.diff_checkpoints(ckpt, store.get(other))
-    return compare.diff_checkpoint_model(ckpt, registry.get(model or ""))
+        return compare.diff_checkpoints(ckpt, store.get(other), **fix)
+    return compare.diff_checkpoint_model(ckpt, registry.get(model or ""), **fix)
 
 
 # --------------------------------------------------------------------------- pages
