@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import io
+import itertools
 import json
 import math
 import mmap
@@ -30,12 +31,11 @@ import struct
 import threading
 import time
 import zipfile
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import nn
@@ -107,14 +107,14 @@ def dtype_name(dtype: torch.dtype) -> str:
 # Scanning pickles without executing them
 
 
-def pickle_globals(data: bytes | io.BufferedIOBase, *, max_pickles: int = 1) -> list[str]:
+def pickle_globals(data: bytes | IO[bytes], *, max_pickles: int = 1) -> list[str]:
     """Every global a pickle would import (``module.name``), in first-use order, never executing it.
 
     STACK_GLOBAL takes its names from the stack; we follow string pushes and the
     memo, which is how picklers emit them. A name we cannot resolve is reported
     as ``?.?`` (and so refused): the restricted unpickler stays the real gate.
     """
-    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    stream: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes) else data
     found: dict[str, None] = {}
     try:
         for _ in range(max_pickles):
@@ -127,19 +127,19 @@ def pickle_globals(data: bytes | io.BufferedIOBase, *, max_pickles: int = 1) -> 
                     found[_compat_name(module, attr)] = None
                     recent.append(None)
                 elif name == "STACK_GLOBAL":
-                    module = recent[-2] if len(recent) >= 2 else None
-                    attr = recent[-1] if recent else None
-                    if isinstance(module, str) and isinstance(attr, str):
-                        found[_compat_name(module, attr)] = None
+                    mod_name = recent[-2] if len(recent) >= 2 else None
+                    attr_name = recent[-1] if recent else None
+                    if isinstance(mod_name, str) and isinstance(attr_name, str):
+                        found[_compat_name(mod_name, attr_name)] = None
                     else:
                         found["?.?"] = None
                     recent.append(None)
                 elif name == "MEMOIZE":
                     memo[len(memo)] = recent[-1] if recent else None
                 elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                    memo[int(arg)] = recent[-1] if recent else None
+                    memo[int(arg or 0)] = recent[-1] if recent else None
                 elif name in ("GET", "BINGET", "LONG_BINGET"):
-                    recent.append(memo.get(int(arg)))
+                    recent.append(memo.get(int(arg or 0)))
                 elif "UNICODE" in name or name in ("STRING", "BINSTRING", "SHORT_BINSTRING"):
                     recent.append(arg if isinstance(arg, str) else str(arg))
                 elif name in ("STOP",):
@@ -171,8 +171,8 @@ def allowed_globals() -> dict[str, Any]:
     """The globals ``torch.load(weights_only=True)`` accepts, by ``module.name`` (incl. add_safe_globals)."""
     from torch import _weights_only_unpickler as wou
 
-    allowed = dict(wou._get_allowed_globals())
-    allowed.update(wou._get_user_allowed_globals())
+    allowed: dict[str, Any] = dict(wou._get_allowed_globals())
+    allowed.update(wou._get_user_allowed_globals())  # type: ignore[no-untyped-call]
     return allowed
 
 
@@ -262,7 +262,7 @@ _PLAIN_GLOBALS = {
     "builtins.bytearray",
     "builtins.complex",
 }
-_STUB_FUNCTIONS = {
+_STUB_FUNCTIONS: dict[str, Callable[..., TensorStub]] = {
     "torch._utils._rebuild_tensor": _rebuild_tensor,
     "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
     "torch._utils._rebuild_tensor_v3": _rebuild_tensor_v3,
@@ -284,7 +284,7 @@ class _StubUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"global {full} is not allowed")
         obj = self._allowed[full]
         if full in _STUB_FUNCTIONS:
-            fn = _STUB_FUNCTIONS[full]
+            fn: Callable[..., TensorStub] = _STUB_FUNCTIONS[full]
             # a fresh callable each time, so a BUILD opcode can only touch this one
             return lambda *args: fn(*args)
         if isinstance(obj, torch.dtype) or full in _PLAIN_GLOBALS:
@@ -419,7 +419,7 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
             )
         entries[key] = SafetensorsEntry(key, dtype, tuple(shape), data_start + begin, data_start + end)
     spans = sorted((e.begin, e.end, e.key) for e in entries.values() if e.end > e.begin)
-    for (_b0, e0, k0), (b1, _e1, k1) in zip(spans, spans[1:], strict=False):
+    for (_b0, e0, k0), (b1, _e1, k1) in itertools.pairwise(spans):
         if b1 < e0:
             raise UnreadableCheckpoint(f"{name}: tensors {k0!r} and {k1!r} overlap in the file", rule="offsets")
     return SafetensorsHeader(path, entries, {str(k): str(v) for k, v in metadata.items()}, size)

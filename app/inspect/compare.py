@@ -328,11 +328,11 @@ def _hints(
             )
         )
     if dtype_mm:
-        pairs = sorted({f"{d['checkpoint']} -> {d['model']}" for d in dtype_mm})
+        casts = sorted({f"{d['checkpoint']} -> {d['model']}" for d in dtype_mm})
         hints.append(
             Hint(
                 "dtype",
-                f"{len(dtype_mm)} tensors differ in dtype ({', '.join(pairs)}): load_state_dict copies with a "
+                f"{len(dtype_mm)} tensors differ in dtype ({', '.join(casts)}): load_state_dict copies with a "
                 "cast, so this is not an error, but precision may change.",
             )
         )
@@ -548,7 +548,9 @@ def diff_sources(a: TensorSource, b: TensorSource) -> dict[str, Any]:
     """Added, removed, reshaped, retyped tensors, and change statistics for the common ones (largest first)."""
     added = [k for k in b.metas if k not in a.metas]
     removed = [k for k in a.metas if k not in b.metas]
-    reshaped, retyped, rows = [], [], []
+    reshaped: list[dict[str, Any]] = []
+    retyped: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for key, (shape_a, dtype_a) in a.metas.items():
         if key not in b.metas:
             continue

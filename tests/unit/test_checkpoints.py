@@ -161,7 +161,7 @@ def test_lying_safetensors_header_is_precise(tmp_path: Path, claim_end: int) -> 
 def test_safetensors_header_length_past_end(tmp_path: Path) -> None:
     path = tmp_path / "big.safetensors"
     path.write_bytes((10**9).to_bytes(8, "little") + b"{}")
-    with pytest.raises(UnreadableCheckpoint, match="claims 1000000000 bytes but only 2 follow"):
+    with pytest.raises(UnreadableCheckpoint, match=r"claims 1000000000 bytes but only 2 follow"):
         open_checkpoint(path)
 
 
@@ -180,7 +180,7 @@ def test_sharded_index_refuses_paths_and_missing_shards(tmp_path: Path, zoo: dic
         open_checkpoint(bad)
     missing = tmp_path / "missing.index.json"
     missing.write_text(json.dumps({"weight_map": {"w": "nowhere.safetensors"}}))
-    with pytest.raises(UnreadableCheckpoint, match="shard nowhere.safetensors is missing"):
+    with pytest.raises(UnreadableCheckpoint, match=r"shard nowhere\.safetensors is missing"):
         open_checkpoint(missing)
 
 
@@ -265,7 +265,7 @@ def test_pickle_globals_never_executes_and_finds_stack_globals() -> None:
 def test_restricted_unpickler_refuses_what_the_scan_missed() -> None:
     # find_class is the real gate: even a global that slips past the scan is never imported.
     unpickler = ck._StubUnpickler(__import__("io").BytesIO(b"cposix\nsystem\n."), ck.allowed_globals())
-    with pytest.raises(pickle.UnpicklingError, match="posix.system is not allowed"):
+    with pytest.raises(pickle.UnpicklingError, match=r"posix\.system is not allowed"):
         unpickler.load()
 
 

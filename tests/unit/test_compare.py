@@ -16,8 +16,8 @@ from app.inspect.checkpoints import open_checkpoint
 from app.inspect.compare import (
     Entry,
     LoadRefused,
-    checkpoint_report,
     change_stats,
+    checkpoint_report,
     diff_checkpoint_model,
     diff_checkpoints,
     load_into_model,
@@ -26,7 +26,7 @@ from app.inspect.compare import (
 )
 from app.inspect.registry import ModelRegistry
 from tests.fixtures.checkpoints import ddp_state_dict, trained_two_layer
-from tests.fixtures.models import BufferKinds, Containers, SharedBlockTwice, TiedEmbeddingLM
+from tests.fixtures.models import BufferKinds, Containers, SharedBlockTwice
 
 
 def entries_of(sd: dict[str, object]) -> dict[str, Entry]:
