@@ -68,7 +68,7 @@ DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 # Elements per work item: the float32 scratch (512 KiB) plus the int16 codes stay
 # inside one core's L2, so the sub / mul / convert / count passes never touch DRAM.
-_CHUNK = 1 << 17
+_CHUNK = 1 << 18
 # Pairs of int16 codes are counted as one int32 (see _bin_chunk); that needs
 # (bins + 2) ** 2 < 65536.
 _PAIR_MAX_BINS = 253
@@ -209,7 +209,7 @@ def _get_pool() -> ThreadPoolExecutor:
 
 
 def _bin_chunk(x: torch.Tensor, lo: float, scale: float, bins: int) -> torch.Tensor:
-    """Counts of ``min(code(x), bins)`` for one contiguous float32 chunk: ``bins + 1`` int64."""
+    """Counts of ``code(x)`` for one contiguous float32 chunk, as pairs (see ``_fold_pairs``)."""
     n = x.numel()
     s = _scratch
     f = s.f32[:n]
@@ -228,12 +228,20 @@ def _bin_chunk(x: torch.Tensor, lo: float, scale: float, bins: int) -> torch.Ten
         hi = s.i32[: m // 2]
         torch.bitwise_right_shift(packed, 16, out=hi)
         torch.add(packed, hi, alpha=k - 65536, out=hi)
-        grid = torch.bincount(hi, minlength=k * k)[: k * k].view(k, k)  # [hi, lo]
-        per_code = grid.sum(0) + grid.sum(1)
-        return per_code[: bins + 1]
+        # Raw pair counts; the caller folds them once per tensor (_fold_pairs).
+        return torch.bincount(hi, minlength=k * k)[: k * k]
     codes32 = s.i32[:n]
     codes32.copy_(f)
     return torch.bincount(codes32, minlength=bins + 1)[: bins + 1]
+
+
+def _fold_pairs(total: torch.Tensor, bins: int) -> torch.Tensor:
+    """Per-code counts (``bins + 1``) from summed ``_bin_chunk`` results."""
+    if bins > _PAIR_MAX_BINS:
+        return total
+    k = bins + 2
+    grid = total.view(k, k)  # [hi, lo]
+    return (grid.sum(0) + grid.sum(1))[: bins + 1]
 
 
 def _stats_chunk(x: torch.Tensor) -> tuple[float, float, float, int]:
@@ -321,19 +329,36 @@ class _Prepared:
     stat_futures: list[Future[tuple[float, float, float, int]]] = field(default_factory=list)
 
 
-def _prepare(name: str, tensor: torch.Tensor) -> _Prepared:
+def _flat_values(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor as flat, contiguous float32 on the CPU (a view when it already is)."""
     check_values(name, tensor)
     t = tensor.detach()
     x = t.float() if t.dtype != torch.float32 else t
     x = x.reshape(-1)
     if x.device.type != "cpu":
         x = x.cpu()
-    x = x.contiguous()
+    return x.contiguous()
+
+
+def _minmax_chunk(x: torch.Tensor) -> tuple[float, float]:
+    lo, hi = torch.aminmax(x)  # NaN propagates: a NaN anywhere shows up here
+    return float(lo), float(hi)
+
+
+def _submit_minmax(x: torch.Tensor) -> list[Future[tuple[float, float]]]:
+    pool = _get_pool()
+    return [pool.submit(_minmax_chunk, x[i : i + _CHUNK]) for i in range(0, x.numel(), _CHUNK)]
+
+
+def _prepare(
+    name: str, tensor: torch.Tensor, x: torch.Tensor, minmax: list[Future[tuple[float, float]]]
+) -> _Prepared:
     nan = inf = 0
-    if x.numel():
-        lo_t, hi_t = torch.aminmax(x)
-        lo, hi = float(lo_t), float(hi_t)
-        if not (math.isfinite(lo) and math.isfinite(hi)):
+    lo = hi = 0.0
+    if minmax:
+        parts = [f.result() for f in minmax]
+        lo, hi = min(a for a, _ in parts), max(b for _, b in parts)
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: filter, then look again
             nan = int(torch.isnan(x).sum())
             inf = int(torch.isinf(x).sum())
             x = x[torch.isfinite(x)]
@@ -414,9 +439,10 @@ def _finish_counts(
     assert p.lo is not None and p.hi is not None
     if p.mode == "fast":
         assert edges_fast is not None
-        total = torch.zeros(bins + 1, dtype=torch.int64)
-        for fut in p.bin_futures:
+        total = p.bin_futures[0].result().clone()
+        for fut in p.bin_futures[1:]:
             total += fut.result()
+        total = _fold_pairs(total, bins)
         counts = total.numpy().copy()
         counts[bins - 1] += counts[bins]  # code == bins only for the max: last bin is closed
         return edges_fast, counts[:bins]
@@ -480,10 +506,19 @@ def histograms(
     check_bins(bins)
     prepared: list[_Prepared] = []
     with torch.no_grad():
+        # All kernels run on the worker threads, single-threaded: an OpenMP team
+        # started from this thread would keep spinning after its region and steal
+        # the cores from the workers. Min/max of every tensor is queued first; a
+        # tensor's binning is queued as soon as its min/max is known, so the
+        # queue never runs dry.
+        staged = []
         for name, tensor in named:
-            p = _prepare(name, tensor)
+            x = _flat_values(name, tensor)
+            staged.append((name, tensor, x, _submit_minmax(x)))
+        for name, tensor, x, minmax in staged:
+            p = _prepare(name, tensor, x, minmax)
             _plan_binning(p, bins)
-            _submit(p, bins, stats)  # workers start while the next tensor is prepared
+            _submit(p, bins, stats)
             prepared.append(p)
         fast = [p for p in prepared if p.mode == "fast"]
         edges_by_id: dict[int, np.ndarray] = {}
