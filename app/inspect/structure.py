@@ -370,18 +370,35 @@ class ModuleIndex:
 
 
 @paused_gc
-def tree(model: nn.Module, path: str = "", depth: int | None = None) -> dict[str, Any]:
-    """The module tree nested by ``named_children()``; ``depth`` limits how deep children are included.
+def tree(model: nn.Module, path: str = "", depth: int | None = None, max_nodes: int | None = None) -> dict[str, Any]:
+    """The module tree nested by ``named_children()`` (shared modules at every path).
 
-    ``children`` is a list when loaded, ``None`` when cut off by ``depth`` (the
-    node's ``child_count`` still says how many there are).
+    ``depth`` limits how many levels of children are included; ``max_nodes``
+    stops adding whole levels once the answer would exceed that many nodes (the
+    page asks for a bounded first view, then loads subtrees lazily). ``children``
+    is a list when loaded, ``None`` when cut off (``child_count`` still tells).
     """
     if depth is not None and depth < 0:
         raise InvalidRequest("depth must be >= 0", field="depth")
+    if max_nodes is not None and max_nodes < 1:
+        raise InvalidRequest("max_nodes must be >= 1", field="max_nodes")
     index = ModuleIndex(model)
     entry = index.by_path.get(path)
     if entry is None:
         raise NotFound(f"no module at path {path!r}", path=path)
+    if max_nodes is not None:
+        # Whole levels only, breadth first, so the first view is balanced.
+        levels = 0
+        count = 1
+        frontier = [entry]
+        while frontier and (depth is None or levels < depth):
+            nxt = [c for e in frontier for c in e.children]
+            if not nxt or count + len(nxt) > max_nodes:
+                break
+            count += len(nxt)
+            levels += 1
+            frontier = nxt
+        depth = levels
     return index.node(entry, depth)
 
 

@@ -244,3 +244,15 @@ def test_domain_layer_imports_no_web_framework() -> None:
                 assert name.split(".")[0] not in {"fastapi", "starlette", "jinja2", "uvicorn"}, (
                     f"{path.name} imports {name}"
                 )
+
+
+def test_max_nodes_adds_whole_levels_only() -> None:
+    model = examples.SmallCNN()  # root -> 2 children -> 9 grandchildren -> 9 great-grandchildren
+    assert structure.tree(model, max_nodes=1)["children"] is None
+    two = structure.tree(model, max_nodes=5)
+    assert [c["children"] for c in two["children"]] == [None, None]
+    three = structure.tree(model, depth=5, max_nodes=12)
+    assert all(isinstance(c["children"], list) for c in three["children"])
+    assert all(g["children"] is None for c in three["children"] for g in c["children"])
+    wide = structure.tree(zoo.wide_model(2_000), depth=2, max_nodes=400)
+    assert wide["children"] is None  # 499 children would already exceed 400 nodes
