@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from app.inspect.checkpoints import Checkpoint, OptimizerInfo, dtype_name
-from app.inspect.errors import InspectError, InvalidRequest, NoValues
+from app.inspect.errors import InspectError, InvalidRequest, NotFound, NoValues
 from app.inspect.registry import LoadedModel
 
 _EXTRA = "_extra_state"
@@ -586,3 +586,28 @@ def diff_checkpoint_model(
     """Checkpoint (a) against the model's current weights (b), under the model's lock."""
     with loaded.lock:
         return diff_sources(checkpoint_source(ckpt, strip_prefix, add_prefix), model_source(loaded))
+
+
+def pair_source(
+    ckpt: Checkpoint,
+    other: Checkpoint | None,
+    loaded: LoadedModel | None,
+    *,
+    strip_prefix: str = "",
+    add_prefix: str = "",
+) -> tuple[TensorSource, TensorSource]:
+    """The two sides of a diff: this checkpoint (keys remapped) and another checkpoint or a model."""
+    a = checkpoint_source(ckpt, strip_prefix, add_prefix)
+    if other is not None:
+        return a, checkpoint_source(other)
+    if loaded is None:
+        raise InvalidRequest("give another checkpoint or a model to compare with", rule="diff")
+    return a, model_source(loaded)
+
+
+def pair_tensors(a: TensorSource, b: TensorSource, key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One key's tensor on both sides (for histogram overlays); a key missing on either side is a 404."""
+    for side in (a, b):
+        if key not in side.metas:
+            raise NotFound(f"{side.label} has no tensor {key!r}", tensor=key)
+    return a.get(key), b.get(key)

@@ -124,7 +124,7 @@
     try {
       const h = await api(base + "/histogram?bins=64&key=" + encodeURIComponent(key));
       const b = bars(h);
-      const stats = h.stats || h;
+      const stats = Object.assign({ numel: h.numel }, h.stats || {});
       const shown = ["numel", "min", "max", "mean", "std", "zeros", "nan", "inf"].filter(k => typeof stats[k] === "number");
       document.getElementById("hist-stats").textContent = shown.map(k => k + " " + fmt(stats[k])).join(" · ");
       await Plotly.newPlot(chart, [{ type: "bar", x: b.x, y: b.y, width: b.w, name: key, marker: { color: "#2563eb" } }],
@@ -254,6 +254,11 @@
         rows.push(el("tr", { "data-key": r.key, class: "reshaped" }, el("td", {}, el("code", { text: r.key })),
           el("td", { text: "reshaped [" + r.a.join(", ") + "] → [" + r.b.join(", ") + "]" }), el("td"), el("td"), el("td")));
       }
+      for (const row of rows.slice(0, d.common.length)) {
+        row.classList.add("clickable");
+        row.title = "overlay the two histograms";
+        row.addEventListener("click", () => overlay(row.dataset.key, qs));
+      }
       document.querySelector("#diff-table tbody").replaceChildren(...rows);
       result.hidden = false;
       result.dataset.ready = "1";
@@ -262,6 +267,34 @@
     }
   }
   document.getElementById("diff-button").addEventListener("click", runDiff);
+
+  // Histogram overlay of one common tensor, a vs b, both binned by the server.
+  async function overlay(key, qs) {
+    const chart = document.getElementById("hist-chart");
+    chart.removeAttribute("data-ready");
+    clearError("hist-error");
+    document.getElementById("hist-key").textContent = key + " (a vs b)";
+    document.getElementById("hist-hint").hidden = true;
+    try {
+      const q = new URLSearchParams(qs);
+      q.set("key", key);
+      const r = await api(base + "/diff/histogram?" + q.toString());
+      const ba = bars(r.a), bb = bars(r.b);
+      document.getElementById("hist-stats").textContent =
+        "a mean " + fmt(r.a.stats.mean) + " std " + fmt(r.a.stats.std) + " · b mean " + fmt(r.b.stats.mean) + " std " + fmt(r.b.stats.std);
+      await Plotly.newPlot(chart, [
+        { type: "bar", x: ba.x, y: ba.y, width: ba.w, name: "a: " + r.a_label, opacity: 0.55, marker: { color: "#2563eb" } },
+        { type: "bar", x: bb.x, y: bb.y, width: bb.w, name: "b: " + r.b_label, opacity: 0.55, marker: { color: "#ee4c2c" } },
+      ], { barmode: "overlay", bargap: 0, margin: { t: 10, r: 10, b: 40, l: 50 }, legend: { orientation: "h" } },
+      { displaylogo: false, responsive: true });
+      chart.dataset.ready = "1";
+      chart.dataset.key = key;
+      document.getElementById("hist-panel").scrollIntoView({ block: "nearest" });
+    } catch (err) {
+      showError("hist-error", err);
+      chart.dataset.ready = "error";
+    }
+  }
 
   document.getElementById("tensor-filter").addEventListener("input", window.ts.debounce((ev) => renderTree(ev.target.value), 150));
 

@@ -73,12 +73,26 @@ def test_unknown_ids_are_404(served: TestClient) -> None:
 
 
 def test_histogram_uses_the_shared_machinery(served: TestClient, zoo: dict[str, Path]) -> None:
-    histograms = pytest.importorskip("app.inspect.histograms")  # issue 3's module; see the issue note
+    from app.inspect import histograms
     raw = torch.load(zoo["training"], weights_only=True)
     r = served.get("/api/checkpoints/training-ckpt/histogram", params={"key": "optimizer/state/0/exp_avg", "bins": 16})
     assert r.status_code == 200
     expected = histograms.tensor_histogram("optimizer/state/0/exp_avg", raw["optimizer"]["state"][0]["exp_avg"], bins=16).to_dict()
     assert r.json() == expected
+
+
+def test_diff_histogram_overlay(served: TestClient, zoo: dict[str, Path]) -> None:
+    from app.inspect import histograms
+
+    r = served.get("/api/checkpoints/training-ckpt/diff/histogram", params={"key": "fc1.weight", "other": "two_layer-safetensors", "bins": 8})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    w = torch.load(zoo["training"], weights_only=True)["model"]["fc1.weight"]
+    assert body["a"] == body["b"] == histograms.tensor_histogram("fc1.weight", w, bins=8).to_dict()
+    r = served.get("/api/checkpoints/training-ckpt/diff/histogram", params={"key": "fc9.weight", "model": "twolayernet"})
+    assert r.status_code == 404 and "no tensor 'fc9.weight'" in r.json()["detail"]
+    r = served.get("/api/checkpoints/training-ckpt/diff/histogram", params={"key": "fc1.weight"})
+    assert r.status_code == 422
 
 
 def test_compare_equals_torch_and_hints(served: TestClient, make_client: MakeClient, tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def test_training_checkpoint_page_shows_optimizer_and_other(page: Page, server: 
 
 
 def test_histogram_of_a_checkpoint_tensor(page: Page, server: LiveServer, files: dict[str, Path]) -> None:
-    histograms = pytest.importorskip("app.inspect.histograms")  # issue 3's machinery
+    from app.inspect import histograms
     page.goto(server.url + "/checkpoints/training-ckpt")
     page.wait_for_function("document.getElementById('tensor-tree').dataset.ready === '1'")
     page.locator('a.tensor-link[data-key="model/fc1.weight"]').first.click()
@@ -106,4 +106,17 @@ def test_histogram_of_a_checkpoint_tensor(page: Page, server: LiveServer, files:
     w = torch.load(files["training"], weights_only=True)["model"]["fc1.weight"]
     expected = histograms.tensor_histogram("model/fc1.weight", w, bins=64).to_dict()
     assert sum(drawn) == w.numel()
-    assert drawn == [b[2] for b in expected["buckets"]] if "buckets" in expected else drawn == expected["counts"]
+    assert drawn == list(expected["counts"])
+    expect(page.locator("#hist-stats")).to_contain_text("numel 200")
+
+
+def test_diff_overlay_against_model(page: Page, server: LiveServer, files: dict[str, Path]) -> None:
+    page.goto(server.url + "/checkpoints/training-ckpt")
+    page.wait_for_function("document.getElementById('tensor-tree').dataset.ready === '1'")
+    page.select_option("#diff-target", "model:twolayernet")
+    page.click("#diff-button")
+    page.wait_for_function("document.getElementById('diff-result').dataset.ready === '1'")
+    page.locator('#diff-table tr[data-key="fc2.bias"]').click()
+    page.wait_for_function("document.getElementById('hist-chart').dataset.ready === '1'")
+    traces = page.evaluate("document.getElementById('hist-chart').data.map(t => [t.name, t.y.reduce((s, v) => s + v, 0)])")
+    assert traces == [["a: training.ckpt", 2], ["b: TwoLayerNet (current weights)", 2]]

@@ -32,6 +32,7 @@ from app.inspect.checkpoints import (
     tensor_values,
 )
 from app.inspect.errors import InvalidRequest, TooLarge
+from app.inspect.histograms import tensor_histogram
 from app.settings import Settings
 from app.web.deps import RegistryDep, SettingsDep, render
 
@@ -166,10 +167,8 @@ def checkpoint_histogram(
     bins: Annotated[int, Query(ge=1, le=1000)] = 64,
 ) -> dict[str, Any]:
     """Histogram and stats of one checkpoint tensor (read alone, memory-mapped)."""
-    tensor = tensor_values(ckpt, key)
-    from app.inspect.histograms import tensor_histogram  # issue 3's machinery, shared with the weights page
-
-    result: dict[str, Any] = tensor_histogram(key, tensor, bins=bins).to_dict()
+    # issue 3's machinery, the same as the weights page's
+    result: dict[str, Any] = tensor_histogram(key, tensor_values(ckpt, key), bins=bins).to_dict()
     return result
 
 
@@ -228,6 +227,35 @@ def diff_checkpoint(
     if other is not None:
         return compare.diff_checkpoints(ckpt, store.get(other), **fix)
     return compare.diff_checkpoint_model(ckpt, registry.get(model or ""), **fix)
+
+
+@router.get("/api/checkpoints/{cid}/diff/histogram")
+def diff_histogram(
+    ckpt: CheckpointDep,
+    store: StoreDep,
+    registry: RegistryDep,
+    key: Annotated[str, Query(min_length=1, max_length=4096, description="the state_dict key (after the prefix fix)")],
+    other: Annotated[str | None, Query(description="another checkpoint id")] = None,
+    model: Annotated[str | None, Query(description="a served model id (its current weights)")] = None,
+    strip_prefix: Prefix = "",
+    add_prefix: Prefix = "",
+    bins: Annotated[int, Query(ge=1, le=1000)] = 64,
+) -> dict[str, Any]:
+    """Histograms of one tensor on both sides of a diff, for an overlay: ``{"a": ..., "b": ...}``."""
+    if (other is None) == (model is None):
+        raise InvalidRequest("give exactly one of ?other=<checkpoint id> or ?model=<model id>", rule="diff")
+    loaded = registry.get(model) if model is not None else None
+    a, b = compare.pair_source(
+        ckpt, store.get(other) if other is not None else None, loaded, strip_prefix=strip_prefix, add_prefix=add_prefix
+    )
+    if loaded is not None:
+        with loaded.lock:
+            ta, tb = compare.pair_tensors(a, b, key)
+            hb = tensor_histogram(key, tb, bins=bins).to_dict()
+    else:
+        ta, tb = compare.pair_tensors(a, b, key)
+        hb = tensor_histogram(key, tb, bins=bins).to_dict()
+    return {"key": key, "a_label": a.label, "b_label": b.label, "a": tensor_histogram(key, ta, bins=bins).to_dict(), "b": hb}
 
 
 # --------------------------------------------------------------------------- pages
