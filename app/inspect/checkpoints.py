@@ -18,6 +18,7 @@ pickle opcodes with ``pickletools`` (which never executes anything).
 from __future__ import annotations
 
 import _compat_pickle
+import functools
 import io
 import itertools
 import json
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import torch
 from torch import nn
@@ -99,6 +100,7 @@ _MAX_HEADER = 100 * 1024 * 1024  # the safetensors library's own limit on header
 _MAX_OTHER = 500  # non-tensor entries kept for display
 
 
+@functools.cache
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -185,7 +187,8 @@ def _first_line(err: BaseException) -> str:
 # The restricted unpickler: metadata only
 
 
-@dataclass(frozen=True)
+# Not frozen: stubs are built per tensor while unpickling, and frozen dataclasses' __init__ is slow.
+@dataclass(slots=True)
 class StorageStub:
     key: str
     dtype: torch.dtype
@@ -197,7 +200,7 @@ class StorageStub:
         return self.numel * _itemsize(self.dtype)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TensorStub:
     """A tensor's metadata from the pickle; its storage is never read."""
 
@@ -213,6 +216,10 @@ class TensorStub:
         return self.storage.dtype
 
 
+class _Disallowed(pickle.UnpicklingError):
+    """find_class met a global that weights_only does not allow."""
+
+
 class _NeedsTorch(Exception):
     """The pickle uses an allowed global we do not stub (qtensor, subclass...): let torch load it."""
 
@@ -223,16 +230,13 @@ class _StorageType:
 
 
 def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
+    return int(dtype.itemsize)
 
 
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> TensorStub:
-    if not isinstance(storage, StorageStub):
+    if type(storage) is not StorageStub:
         raise _NeedsTorch("tensor without a stubbed storage")
-    shape = tuple(int(s) for s in size)
-    strides = tuple(int(s) for s in stride)
-    requires_grad = bool(rest[0]) if rest else False
-    return TensorStub(storage, int(offset), shape, strides, requires_grad)
+    return TensorStub(storage, int(offset), tuple(map(int, size)), tuple(map(int, stride)), bool(rest[0]) if rest else False)
 
 
 def _rebuild_tensor_v3(
@@ -281,7 +285,7 @@ class _StubUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         full = f"{module}.{name}"
         if full not in self._allowed:
-            raise pickle.UnpicklingError(f"global {full} is not allowed")
+            raise _Disallowed(f"global {full} is not allowed")
         obj = self._allowed[full]
         if full in _STUB_FUNCTIONS:
             fn: Callable[..., TensorStub] = _STUB_FUNCTIONS[full]
@@ -335,8 +339,8 @@ _ST_DTYPES: dict[str, torch.dtype] = {
 }
 
 
-@dataclass(frozen=True)
-class SafetensorsEntry:
+class SafetensorsEntry(NamedTuple):
+    # a NamedTuple, not a dataclass: building thousands of these is most of a header's parse time
     key: str
     dtype: torch.dtype
     shape: tuple[int, ...]
@@ -384,45 +388,59 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
     if not isinstance(metadata, dict):
         raise UnreadableCheckpoint(f"{name}: __metadata__ must be an object of strings", rule="format")
     entries: dict[str, SafetensorsEntry] = {}
+    dtypes = _ST_DTYPES
     for key, info in header.items():
-        where = f"{name}: tensor {key!r}"
-        if not isinstance(info, dict):
-            raise UnreadableCheckpoint(f"{where}: entry is not an object", rule="format", tensor=key)
-        dtype = _ST_DTYPES.get(str(info.get("dtype")))
-        if dtype is None:
-            raise UnreadableCheckpoint(f"{where}: unknown dtype {info.get('dtype')!r}", rule="format", tensor=key)
-        shape = info.get("shape")
-        offsets = info.get("data_offsets")
-        if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
-            raise UnreadableCheckpoint(f"{where}: shape must be a list of non-negative integers", rule="format", tensor=key)
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-            or not 0 <= offsets[0] <= offsets[1]
-        ):
-            raise UnreadableCheckpoint(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end", rule="format", tensor=key)
-        begin, end = offsets
-        need = math.prod(shape) * _itemsize(dtype)
-        if end - begin != need:
-            raise UnreadableCheckpoint(
-                f"{where}: data_offsets span {end - begin} bytes but shape {shape} of {dtype_name(dtype)} needs {need}",
-                rule="offsets",
-                tensor=key,
-            )
-        if end > data_size:
-            raise UnreadableCheckpoint(
-                f"{where}: data ends at byte {end} of the data section but the file holds only {data_size} "
-                "bytes of data (truncated file or lying header)",
-                rule="offsets",
-                tensor=key,
-            )
+        # Fast path for well-formed entries; anything odd goes to _entry_error for a precise message.
+        try:
+            dtype = dtypes[info["dtype"]]
+            shape = info["shape"]
+            begin, end = info["data_offsets"]
+            ok = type(shape) is list and type(begin) is int and type(end) is int and 0 <= begin <= end <= data_size
+            numel = 1
+            if ok:
+                for dim in shape:
+                    if type(dim) is not int or dim < 0:
+                        ok = False
+                        break
+                    numel *= dim
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok or end - begin != numel * dtype.itemsize:
+            raise _entry_error(name, key, info, data_size)
         entries[key] = SafetensorsEntry(key, dtype, tuple(shape), data_start + begin, data_start + end)
     spans = sorted((e.begin, e.end, e.key) for e in entries.values() if e.end > e.begin)
     for (_b0, e0, k0), (b1, _e1, k1) in itertools.pairwise(spans):
         if b1 < e0:
             raise UnreadableCheckpoint(f"{name}: tensors {k0!r} and {k1!r} overlap in the file", rule="offsets")
     return SafetensorsHeader(path, entries, {str(k): str(v) for k, v in metadata.items()}, size)
+
+
+def _entry_error(name: str, key: str, info: Any, data_size: int) -> UnreadableCheckpoint:
+    """The precise complaint about one malformed safetensors header entry."""
+    where = f"{name}: tensor {key!r}"
+
+    def bad(message: str, rule: str = "format") -> UnreadableCheckpoint:
+        return UnreadableCheckpoint(f"{where}: {message}", rule=rule, tensor=key)
+
+    if not isinstance(info, dict):
+        return bad("entry is not an object")
+    dtype = _ST_DTYPES.get(str(info.get("dtype")))
+    if dtype is None:
+        return bad(f"unknown dtype {info.get('dtype')!r}")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
+        return bad("shape must be a list of non-negative integers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
+        return bad("data_offsets must be [begin, end] with 0 <= begin <= end")
+    begin, end = offsets
+    need = math.prod(shape) * dtype.itemsize
+    if end > data_size:
+        return bad(
+            f"data ends at byte {end} of the data section but the file holds only {data_size} "
+            "bytes of data (truncated file or lying header)",
+            "offsets",
+        )
+    return bad(f"data_offsets span {end - begin} bytes but shape {shape} of {dtype_name(dtype)} needs {need}", "offsets")
 
 
 # ---------------------------------------------------------------------------
@@ -962,10 +980,11 @@ def open_checkpoint(
 
 
 def _assemble(
-    obj: Any, source: _Source, fmt: CheckpointFormat, notes: list[str]
+    obj: Any, source: _Source, fmt: CheckpointFormat, notes: list[str], walk: _Walk | None = None
 ) -> dict[str, Any]:
-    walk = _Walk()
-    _walk(obj, "", walk, Group.OTHER)
+    if walk is None:
+        walk = _Walk()
+        _walk(obj, "", walk, Group.OTHER)
     sd_path = _pick_state_dict(walk)
     sd_map = dict(walk.state_dicts).get(sd_path) if sd_path is not None else None
     prefix = (sd_path + SEP) if sd_path else ""
@@ -1025,17 +1044,18 @@ def _open_torch_zip(p: Path, label: str, trusted: bool) -> dict[str, Any]:
         except (zipfile.BadZipFile, OSError, EOFError) as err:
             raise UnreadableCheckpoint(f"{label}: data.pkl cannot be read: {_first_line(err)}", rule="format") from None
     allowed = allowed_globals()
-    wanted = [g for g in pickle_globals(data) if g not in allowed]
     notes: list[str] = []
-    if wanted and not trusted:
-        raise _refuse(label, wanted)
-    if trusted:
-        notes.append("opened with --trust-pickle: unpickled with weights_only=False")
-        obj = _torch_load(p, trusted=True, mmap=True)
-        walk_src: _Source = _ObjectSource(_all_tensors(obj))
-        return _assemble(obj, walk_src, CheckpointFormat.TORCH, notes)
     try:
+        # The restricted unpickler is the gate: find_class refuses anything weights_only would.
         obj = _StubUnpickler(io.BytesIO(data), allowed).load()
+    except _Disallowed as refused:
+        if trusted:
+            notes.append("opened with --trust-pickle: unpickled with weights_only=False")
+            obj = _torch_load(p, trusted=True, mmap=True)
+            return _assemble(obj, _ObjectSource(_all_tensors(obj)), CheckpointFormat.TORCH, notes)
+        # Only now scan the opcodes (slower, pure Python) to name every global the file wants.
+        wanted = [g for g in pickle_globals(data) if g not in allowed]
+        raise _refuse(label, wanted or [str(refused).removeprefix("global ").removesuffix(" is not allowed")]) from None
     except _NeedsTorch as need:
         # An allowed construct we do not stub: torch's own weights_only loader reads it (mmap: no data read).
         notes.append(f"metadata read by torch.load(weights_only=True, mmap=True) ({need})")
@@ -1047,14 +1067,14 @@ def _open_torch_zip(p: Path, label: str, trusted: bool) -> dict[str, Any]:
         raise UnreadableCheckpoint(f"{label}: data.pkl is corrupt: {_first_line(err)}", rule="format") from None
     if byteorder != b"little":
         notes.append(f"byteorder {byteorder.decode(errors='replace')}: torch.load swaps bytes on read")
-    _check_storages(obj, infos, root, label)
-    return _assemble(obj, _TorchZipSource(p, trusted=False), CheckpointFormat.TORCH, notes)
-
-
-def _check_storages(obj: Any, infos: Mapping[str, zipfile.ZipInfo], root: str, label: str) -> None:
-    """Each storage the pickle names must be in the archive with the size it claims."""
     walk = _Walk()
     _walk(obj, "", walk, Group.OTHER)
+    _check_storages(walk, infos, root, label)
+    return _assemble(obj, _TorchZipSource(p, trusted=False), CheckpointFormat.TORCH, notes, walk)
+
+
+def _check_storages(walk: _Walk, infos: Mapping[str, zipfile.ZipInfo], root: str, label: str) -> None:
+    """Each storage the pickle names must be in the archive with the size it claims."""
     for key, stub in walk.tensors.items():
         storage = stub.storage
         member = f"{root}data/{storage.key}"
