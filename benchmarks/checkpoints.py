@@ -31,8 +31,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.inspect.checkpoints import open_checkpoint  # noqa: E402
-from app.inspect.compare import Entry, load_report  # noqa: E402
+from app.inspect.checkpoints import open_checkpoint
+from app.inspect.compare import Entry, load_report
 
 
 class Block(nn.Module):
@@ -103,7 +103,8 @@ def main() -> None:
 
         def st_peer() -> int:
             with safe_open(str(st), "pt") as f:
-                return len([f.get_slice(k).get_shape() for k in f.keys()])
+                keys = f.keys()  # safe_open is not iterable
+                return len([f.get_slice(k).get_shape() for k in keys])
 
         ms, n = timed(st_peer, args.runs)
         rows.append(("safetensors  safe_open + get_slice shapes", ms, f"{n} keys"))
