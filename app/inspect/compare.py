@@ -534,7 +534,10 @@ def change_stats(a: torch.Tensor, b: torch.Tensor) -> dict[str, float | None]:
         x = x_all[i : i + _CHUNK].to(torch.float64)
         y = y_all[i : i + _CHUNK].to(torch.float64)
         d = y - x
-        max_abs = max(max_abs, float(d.abs().max()))
+        m = float(d.abs().max())
+        if not math.isfinite(m):  # NaN/inf on either side: no meaningful change figure (max() would hide NaN)
+            return {"max_abs": None, "rel_l2": None, "cosine": None}
+        max_abs = max(max_abs, m)
         dot += float(torch.dot(x, y))
         na += float(torch.dot(x, x))
         nb += float(torch.dot(y, y))

@@ -246,3 +246,17 @@ def test_pages_render_and_errors_are_readable(served: TestClient) -> None:
 def test_delete_closes(served: TestClient) -> None:
     assert served.delete("/api/checkpoints/two_layer-safetensors").status_code == 204
     assert served.get("/api/checkpoints/two_layer-safetensors").status_code == 404
+
+
+def test_non_finite_values_stay_valid_json(make_client: MakeClient, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    w = torch.zeros(4)
+    torch.save({"model": {"w": w}, "loss": float("nan"), "best": float("inf")}, a)
+    torch.save({"model": {"w": torch.tensor([float("nan"), 1.0, 0.0, 0.0])}}, b)
+    client = make_client(Settings(specs=["app.examples:TwoLayerNet"], checkpoints=[a, b]))
+    body = client.get("/api/checkpoints/a-pt").json()
+    assert body["other"] == {"loss": "nan", "best": "inf"}
+    r = client.get("/api/checkpoints/a-pt/diff", params={"other": "b-pt"})
+    assert r.status_code == 200
+    row = r.json()["common"][0]
+    assert row["key"] == "w" and row["max_abs"] is None and row["rel_l2"] is None and row["cosine"] is None
