@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.inspect import structure  # noqa: E402
-from benchmarks.zoo import gpt2_small, gpt2_xl, resnet50_like, wide_model  # noqa: E402
+from app.inspect import structure
+from benchmarks.zoo import gpt2_small, gpt2_xl, resnet50_like, wide_model
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:

@@ -18,10 +18,9 @@ from typing import Any, ParamSpec, TypedDict, TypeVar
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedTensorMixin
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from app.inspect.errors import InvalidRequest, NotFound
-
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
