@@ -18,10 +18,9 @@ from typing import Any, ParamSpec, TypedDict, TypeVar
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedTensorMixin
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from app.inspect.errors import InvalidRequest, NotFound
-
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -113,7 +112,19 @@ class Walk:
         self.non_persistent: set[str] = set()
         on_stack: set[int] = set()
         by_path, paths_of, params, buffers = self.by_path, self.paths_of, self.params, self.buffers
+        non_persistent = self.non_persistent
+        lazy_types = _LAZY_TYPES
+        entry_cls = _Entry
 
+        def size(t: torch.Tensor) -> int:
+            cls = type(t)
+            lazy = lazy_types.get(cls)
+            if lazy is None:
+                lazy = is_uninitialized(t)
+            return 0 if lazy else t.numel()
+
+        # Hot loop (one call per module occurrence): locals only, no per-module sets.
+        # A tensor registered twice in one module is handled by _duplicate_correction.
         def visit(module: nn.Module, path: str, name: str, depth: int) -> _Entry:
             key = id(module)
             seen_paths = paths_of.get(key)
@@ -121,39 +132,40 @@ class Walk:
                 paths_of[key] = [path]
             else:
                 seen_paths.append(path)
-            entry = _Entry(path, name, module, depth, [])
+            entry = entry_cls(path, name, module, depth, [])
             by_path[path] = entry
             prefix = path + "." if path else ""
             p_own = b_own = 0
-            own_ids: set[int] = set()
             for pname, p in module._parameters.items():
                 if p is not None:
                     params.append((prefix + pname, p))
-                    if id(p) not in own_ids:
-                        own_ids.add(id(p))
-                        p_own += numel(p)
+                    p_own += size(p)
             if module._buffers:
                 np_set = module._non_persistent_buffers_set
                 for bname, b in module._buffers.items():
                     if b is not None:
                         buffers.append((prefix + bname, b))
                         if bname in np_set:
-                            self.non_persistent.add(prefix + bname)
-                        if id(b) not in own_ids:
-                            own_ids.add(id(b))
-                            b_own += numel(b)
-            entry.params_own = entry.params_total = p_own
-            entry.buffers_own = entry.buffers_total = b_own
-            if module._modules:
+                            non_persistent.add(prefix + bname)
+                        b_own += size(b)
+            children = module._modules
+            if children:
                 on_stack.add(key)
-                for child_name, child in module._modules.items():
+                kids = entry.children
+                for child_name, child in children.items():
                     if child is None or id(child) in on_stack:  # None placeholders; guard against cycles
                         continue
                     c = visit(child, prefix + child_name, child_name, depth + 1)
-                    entry.children.append(c)
-                    entry.params_total += c.params_total
-                    entry.buffers_total += c.buffers_total
+                    kids.append(c)
+                    p_own_total = c.params_total
+                    b_own_total = c.buffers_total
+                    entry.params_total += p_own_total
+                    entry.buffers_total += b_own_total
                 on_stack.discard(key)
+            entry.params_own = p_own
+            entry.buffers_own = b_own
+            entry.params_total += p_own
+            entry.buffers_total += b_own
             return entry
 
         self.root = visit(model, "", "", 0)
@@ -188,6 +200,9 @@ def _prefixes(module_path: str) -> list[str]:
 
 def _duplicate_correction(named: list[tuple[str, torch.Tensor]]) -> dict[str, int]:
     """Elements to subtract per node so that a tensor seen at several names counts once there."""
+    correction: dict[str, int] = defaultdict(int)
+    if len({id(t) for _, t in named}) == len(named):  # the common case: nothing shared
+        return correction
     occurrences: dict[int, list[str]] = {}
     sizes: dict[int, int] = {}
     dup = False
@@ -200,7 +215,6 @@ def _duplicate_correction(named: list[tuple[str, torch.Tensor]]) -> dict[str, in
             where.append(name.rpartition(".")[0])
             sizes[key] = numel(t)
             dup = True
-    correction: dict[str, int] = defaultdict(int)
     if not dup:
         return correction
     for key, size in sizes.items():
@@ -370,7 +384,13 @@ class ModuleIndex:
 
 
 @paused_gc
-def tree(model: nn.Module, path: str = "", depth: int | None = None, max_nodes: int | None = None) -> dict[str, Any]:
+def tree(
+    model: nn.Module,
+    path: str = "",
+    depth: int | None = None,
+    max_nodes: int | None = None,
+    index: ModuleIndex | None = None,
+) -> dict[str, Any]:
     """The module tree nested by ``named_children()`` (shared modules at every path).
 
     ``depth`` limits how many levels of children are included; ``max_nodes``
@@ -382,7 +402,7 @@ def tree(model: nn.Module, path: str = "", depth: int | None = None, max_nodes: 
         raise InvalidRequest("depth must be >= 0", field="depth")
     if max_nodes is not None and max_nodes < 1:
         raise InvalidRequest("max_nodes must be >= 1", field="max_nodes")
-    index = ModuleIndex(model)
+    index = index or ModuleIndex(model)
     entry = index.by_path.get(path)
     if entry is None:
         raise NotFound(f"no module at path {path!r}", path=path)
@@ -403,7 +423,9 @@ def tree(model: nn.Module, path: str = "", depth: int | None = None, max_nodes: 
 
 
 @paused_gc
-def search_tree(model: nn.Module, query: str, limit: int = 500) -> dict[str, Any]:
+def search_tree(
+    model: nn.Module, query: str, limit: int = 500, index: ModuleIndex | None = None
+) -> dict[str, Any]:
     """Nodes whose path, name or class contains ``query`` (case-insensitive), with their ancestors.
 
     Returns ``{"tree": pruned tree, "matches": [paths], "truncated": bool}``.
@@ -411,7 +433,7 @@ def search_tree(model: nn.Module, query: str, limit: int = 500) -> dict[str, Any
     q = query.strip().lower()
     if not q:
         raise InvalidRequest("search query is empty", field="q")
-    index = ModuleIndex(model)
+    index = index or ModuleIndex(model)
     matches: list[str] = []
     truncated = False
     for path, entry in index.by_path.items():
@@ -435,9 +457,9 @@ def search_tree(model: nn.Module, query: str, limit: int = 500) -> dict[str, Any
 
 
 @paused_gc
-def modules_flat(model: nn.Module) -> dict[str, Any]:
+def modules_flat(model: nn.Module, index: ModuleIndex | None = None) -> dict[str, Any]:
     """``named_modules()`` (each module once) next to ``children()``: the flat view."""
-    index = ModuleIndex(model)
+    index = index or ModuleIndex(model)
     rows = []
     seen: set[int] = set()
     for path, entry in index.by_path.items():  # walk order == named_modules() order

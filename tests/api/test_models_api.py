@@ -109,3 +109,18 @@ def test_inspection_endpoints_do_not_change_the_model(client: TestClient) -> Non
         assert client.get("/api/models/smallcnn" + suffix).status_code == 200
     assert loaded.module.training is False
     assert all(torch.equal(v, loaded.module.state_dict()[k]) for k, v in before.items())
+
+
+def test_memoised_views_follow_changes(make_client) -> None:
+    c = make_client(Settings(specs=["tests.fixtures.models:LazyNet"]))
+    s = c.get("/api/models/lazynet").json()
+    assert s["parameters"]["uninitialized"] == ["lazy.weight", "lazy.bias"] and s["parameters"]["total"] == 12
+    assert c.get("/api/models/lazynet/parameters").json()[0]["shape"] is None
+    loaded = c.app.state.registry.get("lazynet")
+    with loaded.lock:
+        loaded.module(torch.randn(2, 3))  # materialises lazy.weight as [5, 3]
+        loaded.changed()
+    s = c.get("/api/models/lazynet").json()
+    assert s["parameters"]["uninitialized"] == [] and s["parameters"]["total"] == 5 * 3 + 5 + 12
+    assert c.get("/api/models/lazynet/parameters").json()[0]["shape"] == [5, 3]
+    assert c.get("/api/models/lazynet/tree").json()["params_total"] == 32

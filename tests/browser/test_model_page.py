@@ -117,3 +117,13 @@ def test_a_20000_module_model_stays_usable(page: Page, live_server_factory) -> N
     page.fill("#tree-search", "4998.1")
     expect(page.locator('li.node.match[data-path="4998.1"]')).to_be_visible()
     expect(page.locator("#params-count")).to_have_text("(19,996)")
+
+
+def test_meta_device_model_page(page: Page, live_server_factory) -> None:
+    from app.settings import Settings
+
+    server = live_server_factory(Settings(specs=["app.examples:TinyTransformerLM"], meta=True))
+    open_model(page, server, "tinytransformerlm")
+    expect(page.locator(".model-head .badge")).to_have_text("meta device")
+    expect(page.locator("#card-params .card-value")).to_have_text("120,576")
+    expect(page.locator('#params-table tr[data-name="tok_emb.weight"]')).to_contain_text("meta")

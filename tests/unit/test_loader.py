@@ -86,7 +86,7 @@ def test_errors_name_the_spec_and_the_cause(spec: str, kwargs: dict | None, expe
 def test_file_that_fails_to_import(tmp_path: Path) -> None:
     f = tmp_path / "broken.py"
     f.write_text("import torch\nraise RuntimeError('boom at import')\n")
-    with pytest.raises(ModelSpecError, match="importing .* raised RuntimeError: boom at import"):
+    with pytest.raises(ModelSpecError, match=r"importing .* raised RuntimeError: boom at import"):
         load(f"{f}:Net")
 
 
