@@ -432,6 +432,8 @@ def load_into_model(
             result = loaded.module.load_state_dict(sd, strict=strict)
         except RuntimeError as err:
             raise LoadRefused(f"load_state_dict failed: {str(err).splitlines()[0]}", report=report.to_dict()) from None
+        finally:
+            loaded.changed()  # memoised views of the model are stale now (even after a partial copy)
     return {
         "model": loaded.id,
         "checkpoint": ckpt.id,

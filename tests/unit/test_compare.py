@@ -169,8 +169,10 @@ def test_load_strict_then_reset_restores_original(tmp_path: Path) -> None:
     target = TwoLayerNet()
     before = {k: v.clone() for k, v in target.state_dict().items()}
     loaded = _served(target)
+    version = loaded.version  # type: ignore[attr-defined]
     result = load_into_model(ckpt, loaded, strict=True)  # type: ignore[arg-type]
     assert result["loaded"] == 4 and result["missing"] == [] and loaded.modified  # type: ignore[attr-defined]
+    assert loaded.version > version  # type: ignore[attr-defined]  # memoised structure views invalidated
     for k, v in model.state_dict().items():
         assert torch.equal(target.state_dict()[k], v)
     loaded.reset()  # type: ignore[attr-defined]
