@@ -283,7 +283,8 @@ class _StubUnpickler(pickle.Unpickler):
         self._allowed = allowed
 
     def find_class(self, module: str, name: str) -> Any:
-        full = f"{module}.{name}"
+        # torch.save writes protocol 2: Python 2 names (__builtin__.set) are mapped, as torch's loader does.
+        full = _compat_name(module, name)
         if full not in self._allowed:
             raise _Disallowed(f"global {full} is not allowed")
         obj = self._allowed[full]

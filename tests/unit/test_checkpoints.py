@@ -326,3 +326,64 @@ def test_domain_imports_no_web_framework() -> None:
             alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         } | {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         assert not imported & {"fastapi", "starlette", "jinja2"}, name
+
+
+def test_parameters_and_mixed_dtypes_in_a_torch_archive(tmp_path: Path) -> None:
+    model = torch.nn.Linear(4, 3)
+    saved = {
+        **dict(model.named_parameters()),  # nn.Parameter objects: _rebuild_parameter
+        "half": torch.randn(5).half(),
+        "bf16": torch.randn(2, 2).to(torch.bfloat16),
+        "int8": torch.arange(-4, 4, dtype=torch.int8),
+        "view": torch.arange(12.0).reshape(3, 4)[1:, ::2],  # a strided view into a bigger storage
+        "scalar": torch.tensor(2.5, dtype=torch.float64),
+    }
+    path = tmp_path / "mixed.pt"
+    torch.save(saved, path)
+    ckpt = open_checkpoint(path)
+    assert ckpt.notes == []  # metadata came from the restricted unpickler, not torch.load
+    for key, t in saved.items():
+        info = ckpt.tensors[key]
+        assert (info.shape, info.dtype) == (tuple(t.shape), str(t.dtype).removeprefix("torch."))
+        assert torch.equal(ckpt.tensor(key), t.detach())
+
+
+def test_checkpoint_saved_on_cuda_opens_on_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a GPU training run writes: storages tagged "cuda:0". torch.save asks location_tag for it.
+    import torch.serialization as ser
+
+    monkeypatch.setattr(ser, "location_tag", lambda storage: "cuda:0")
+    sd = {"w": torch.randn(3, 3)}
+    path = tmp_path / "gpu.pt"
+    torch.save(sd, path)
+    monkeypatch.undo()
+    ckpt = open_checkpoint(path)
+    assert ckpt.tensors["w"].shape == (3, 3)
+    got = ckpt.tensor("w")
+    assert got.device.type == "cpu" and torch.equal(got, sd["w"])
+
+
+def test_constructs_we_do_not_stub_fall_back_to_torch_weights_only(tmp_path: Path) -> None:
+    saved = {"sparse": torch.eye(3).to_sparse(), "dense": torch.ones(2)}
+    path = tmp_path / "sparse.pt"
+    torch.save(saved, path)
+    ckpt = open_checkpoint(path)
+    assert any("torch.load(weights_only=True, mmap=True)" in n for n in ckpt.notes)
+    assert ckpt.tensors["sparse"].shape == (3, 3)
+    assert torch.equal(ckpt.tensor("sparse").to_dense(), torch.eye(3))
+    assert torch.equal(ckpt.tensor("dense"), saved["dense"])
+
+
+def test_non_tensor_values_of_every_allowed_kind(tmp_path: Path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save(
+        {"w": torch.ones(1), "size": torch.Size([2, 3]), "dtype": torch.float16, "device": torch.device("cpu"),
+         "tags": {"a"}, "blob": b"\x00\x01", "z": 1 + 2j, "hist": list(range(100)), "nested": {"deep": {"x": None}}},
+        path,
+    )
+    other = open_checkpoint(path).other
+    assert other["size"] == [2, 3] and other["dtype"] == "torch.float16" and other["device"] == "cpu"
+    assert other["tags"] == ["a"] and other["z"] == "(1+2j)" and other["nested/deep/x"] is None
+    assert other["hist"][:3] == [0, 1, 2] and other["hist"][-1] == "… 50 more"
+    json_text = __import__("json").dumps(other)  # everything is JSON-able
+    assert "blob" in json_text
