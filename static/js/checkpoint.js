@@ -12,13 +12,16 @@
       clearError("upload-error");
       const input = document.getElementById("upload-file");
       if (!input.files.length) { showError("upload-error", new Error("choose a file first")); return; }
-      const body = new FormData();
-      body.append("file", input.files[0]);
+      const file = input.files[0];
       const button = document.getElementById("upload-button");
       button.disabled = true;
       try {
-        const ckpt = await api("/api/checkpoints/upload", { method: "POST", body });
-        window.location.href = "/checkpoints/" + encodeURIComponent(ckpt.id);
+        // The raw file as the body: the server streams it to disk and stops at the size limit.
+        const res = await fetch("/api/checkpoints/upload?filename=" + encodeURIComponent(file.name),
+          { method: "POST", body: file, headers: { Accept: "application/json", "Content-Type": "application/octet-stream" } });
+        const data = await res.json();
+        if (!res.ok) { const err = new Error(data.detail || res.statusText); err.status = res.status; throw err; }
+        window.location.href = "/checkpoints/" + encodeURIComponent(data.id);
       } catch (err) {
         showError("upload-error", err);
       } finally {

@@ -198,11 +198,27 @@ def test_upload_lying_header(served: TestClient, tmp_path: Path) -> None:
 def test_upload_size_limit_is_413(served: TestClient) -> None:
     r = served.post("/api/checkpoints/upload", files={"file": ("big.pt", b"\0" * (1024 * 1024 + 10))})
     assert r.status_code == 413 and "--max-upload-mb" in r.json()["detail"]
+    r = served.post("/api/checkpoints/upload?filename=big.pt", content=b"\0" * (1024 * 1024 + 10))
+    assert r.status_code == 413
+
+
+def test_streamed_upload_is_cut_off_at_the_limit(served: TestClient, zoo: dict[str, Path]) -> None:
+    def body() -> object:  # no Content-Length: chunked, so only counting bytes can stop it
+        for _ in range(64):
+            yield b"\0" * 65536
+
+    r = served.post("/api/checkpoints/upload?filename=huge.pt", content=body())
+    assert r.status_code == 413
+    assert not list(served.app.state.upload_dir.iterdir())  # type: ignore[attr-defined]  # nothing left behind
+    r = served.post("/api/checkpoints/upload?filename=mine.pth", content=zoo["state_dict"].read_bytes())
+    assert r.status_code == 201 and r.json()["name"] == "mine.pth"
 
 
 def test_upload_without_file_is_422(served: TestClient) -> None:
     r = served.post("/api/checkpoints/upload")
-    assert r.status_code == 422 and "file" in r.json()["detail"]
+    assert r.status_code == 422 and "upload is empty (0 bytes)" in r.json()["detail"]
+    r = served.post("/api/checkpoints/upload", files={"other": ("x.pt", b"123")})
+    assert r.status_code == 422 and "no `file` field" in r.json()["detail"]
 
 
 def test_open_from_data_dir_and_escapes(served: TestClient) -> None:

@@ -2,7 +2,7 @@
 
 HTTP contract (JSON, errors are ``{"detail": ...}`` with a 4xx status):
 - ``GET  /api/checkpoints``                       opened checkpoints, startup failures, data-dir files
-- ``POST /api/checkpoints/upload``                multipart ``file``; over ``max_upload_mb`` is a 413
+- ``POST /api/checkpoints/upload?filename=``      the file as the body (or multipart ``file``); over ``max_upload_mb`` is a 413
 - ``POST /api/checkpoints/open``                  ``{"path": "rel/to/data_dir.pth"}``; nothing outside --data-dir
 - ``GET  /api/checkpoints/{cid}``                 ``{"id", "name", "format", "tensors": [{"key", "shape", "dtype", "bytes"}], "other", "optimizer"}``
 - ``GET  /api/checkpoints/{cid}/histogram?key=``  one tensor's histogram (the weights page's histogram machinery)
@@ -17,11 +17,13 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.inspect import compare
 from app.inspect.checkpoints import (
@@ -101,14 +103,39 @@ def list_checkpoints(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     return checkpoints_index(store, settings)
 
 
-@router.post("/api/checkpoints/upload", status_code=201)
-def upload_checkpoint(
+def _copy_limited(src: BinaryIO, target: Path, limit: int, too_large: TooLarge) -> None:
+    written = 0
+    with target.open("wb") as out:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise too_large
+            out.write(chunk)
+
+
+@router.post(
+    "/api/checkpoints/upload",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "description": "the file itself as the body (streamed, with ?filename=), or multipart/form-data with a `file` field",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_checkpoint(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="a .pt/.pth/.bin/.ckpt or .safetensors file")],
+    filename: Annotated[str | None, Query(max_length=255, description="the file's name, for a raw-body upload")] = None,
 ) -> dict[str, Any]:
-    """Open an uploaded file (never trusted with --trust-pickle, whatever its name)."""
+    """Open an uploaded file (never trusted with --trust-pickle, whatever its name).
+
+    The raw body is streamed to disk and cut off at ``max_upload_mb`` (413) without
+    being buffered; a multipart upload must declare its Content-Length, which is
+    checked before anything is read. Async only for the streaming; the torch work
+    runs in the thread pool.
+    """
     limit = settings.max_upload_mb * 1024 * 1024
     too_large = TooLarge(
         f"upload is larger than the {settings.max_upload_mb} MB limit (start torchscope with --max-upload-mb to raise it)",
@@ -117,20 +144,28 @@ def upload_checkpoint(
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # multipart framing is small
         raise too_large
-    name = Path(file.filename or "upload").name or "upload"
-    target = request.app.state.upload_dir / f"{uuid.uuid4().hex}-{name}"
-    written = 0
-    with target.open("wb") as out:
-        while chunk := file.file.read(_CHUNK):
-            written += len(chunk)
-            if written > limit:
-                out.close()
-                target.unlink(missing_ok=True)
-                raise too_large
-            out.write(chunk)
+    target = request.app.state.upload_dir / uuid.uuid4().hex
     try:
-        ckpt = store.open(target, name=name, uploaded=True)
-    except Exception:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            if not declared:
+                raise InvalidRequest("a multipart upload needs a Content-Length header (or send the file as the raw body)")
+            form = await request.form()
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                raise InvalidRequest("the multipart upload has no `file` field", field="file")
+            name = Path(file.filename or "upload").name or "upload"
+            await run_in_threadpool(_copy_limited, file.file, target, limit, too_large)
+        else:
+            name = Path(filename or "upload").name or "upload"
+            written = 0
+            with target.open("wb") as out:
+                async for chunk in request.stream():
+                    written += len(chunk)
+                    if written > limit:
+                        raise too_large  # stop reading: the rest of the body is never stored
+                    out.write(chunk)
+        ckpt = await run_in_threadpool(store.open, target, name=name, uploaded=True)
+    except BaseException:
         target.unlink(missing_ok=True)
         raise
     return ckpt.to_dict()
