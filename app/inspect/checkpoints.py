@@ -448,8 +448,10 @@ def _entry_error(name: str, key: str, info: Any, data_size: int) -> UnreadableCh
 # Records
 
 
-@dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(NamedTuple):
+    """One tensor's metadata. An immutable NamedTuple rather than a frozen dataclass:
+    a listing builds one per tensor and dataclass construction was most of a safetensors open."""
+
     key: str  # full key path
     shape: tuple[int, ...]
     dtype: str
@@ -1115,10 +1117,11 @@ def _from_safetensors(
     headers: Sequence[SafetensorsHeader], label: str, fmt: CheckpointFormat, where: Mapping[str, int]
 ) -> dict[str, Any]:
     tensors: dict[str, TensorInfo] = {}
+    model = Group.MODEL
     for key, i in where.items():
         e = headers[i].entries[key]
-        numel = math.prod(e.shape)
-        tensors[key] = TensorInfo(key, e.shape, dtype_name(e.dtype), numel, e.end - e.begin, Group.MODEL)
+        nbytes = e.end - e.begin  # validated: exactly numel * itemsize
+        tensors[key] = TensorInfo(key, e.shape, dtype_name(e.dtype), nbytes // e.dtype.itemsize, nbytes, model)
     return {
         "format": fmt,
         "tensors": tensors,
