@@ -49,6 +49,21 @@ def torch_says(model: nn.Module, sd: dict[str, object]) -> str | None:
     return None
 
 
+class WithExtraState(nn.Module):
+    """A module that saves extra state: load_state_dict expects an ``_extra_state`` key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.k = 0
+
+    def get_extra_state(self) -> object:
+        return {"k": self.k}
+
+    def set_extra_state(self, state: object) -> None:
+        self.k = state["k"]  # type: ignore[index]
+
+
 def _cases() -> list[tuple[str, nn.Module, dict[str, object]]]:
     torch.manual_seed(0)
     two = TwoLayerNet()
@@ -79,6 +94,10 @@ def _cases() -> list[tuple[str, nn.Module, dict[str, object]]]:
         ("scalar_bc_rule", nn.Module(), {}),
         ("non_tensor_value", two, {**sd, "fc1.bias": 3}),
         ("empty", two, {}),
+        ("instancenorm_running_stats", nn.Sequential(nn.InstanceNorm1d(3)), {"0.running_mean": torch.zeros(3), "0.running_var": torch.ones(3)}),
+        ("extra_state_missing", WithExtraState(), {"lin.weight": torch.zeros(2, 2), "lin.bias": torch.zeros(2)}),
+        ("extra_state_present", WithExtraState(), {"lin.weight": torch.zeros(2, 2), "lin.bias": torch.zeros(2), "_extra_state": {"k": 1}}),
+        ("extra_state_unexpected", two, {**sd, "fc1._extra_state": 3}),
     ]
     return cases
 
