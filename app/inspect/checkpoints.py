@@ -783,6 +783,8 @@ class Checkpoint:
     open_ms: float
     source: _Source = field(repr=False)
     uploaded: bool = False
+    # ``_extra_state`` values (plain objects built from allowed globals only) that set_extra_state gets on load
+    extra_state_values: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- the model state_dict, keyed as load_state_dict sees it
 
@@ -1000,9 +1002,13 @@ def _assemble(
             group = Group.MODEL
         tensors[key] = TensorInfo(key, shape, dtype_name(dtype), numel, numel * _itemsize(dtype), group, storage)
     extra: dict[str, str] = {}
+    extra_values: dict[str, Any] = {}
     metadata = None
     if sd_map is not None:
         extra = {k: repr(type(v)) for k, v in sd_map.items() if not _is_tensorish(v)}
+        extra_values = {
+            k: v for k, v in sd_map.items() if k.endswith("_extra_state") and not _contains_tensor(v)
+        }
         md = getattr(sd_map, "_metadata", None)
         if isinstance(md, Mapping):  # {module prefix: {"version": n}}, read by _load_from_state_dict
             metadata = {str(k): dict(v) for k, v in md.items() if isinstance(v, Mapping)}
@@ -1018,6 +1024,7 @@ def _assemble(
         "state_dict_path": sd_path,
         "state_dict_metadata": metadata,
         "state_dict_extra": extra,
+        "extra_state_values": extra_values,
         "source": source,
         "notes": notes,
     }

@@ -420,11 +420,15 @@ def load_into_model(
                 report=report.to_dict(),
             )
         # Non-strict load_state_dict still raises on size mismatches and non-tensors: leave those out.
-        skip = {d["key"] for d in report.shape_mismatch} | {k for k, e in entries.items() if e.shape is None}
+        # _extra_state values are not tensors by design: they go to set_extra_state as saved.
+        skip = {d["key"] for d in report.shape_mismatch} | {
+            k for k, e in entries.items() if e.shape is None and names[k] not in ckpt.extra_state_values
+        }
         sd: OrderedDict[str, Any] = OrderedDict()
         for new, old in names.items():
-            if new not in skip:
-                sd[new] = ckpt.state_dict_tensor(old)
+            if new in skip:
+                continue
+            sd[new] = ckpt.extra_state_values[old] if entries[new].shape is None else ckpt.state_dict_tensor(old)
         if md is not None:
             sd._metadata = md  # type: ignore[attr-defined]
         loaded.ensure_original()

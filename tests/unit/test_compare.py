@@ -302,3 +302,17 @@ def test_diff_against_model_current_weights(tmp_path: Path) -> None:
     assert diff["common"][0]["key"] == "fc2.bias"
     assert diff["common"][0]["max_abs"] == pytest.approx(1.0)
     assert diff["unchanged"] == 3
+
+
+def test_extra_state_is_loaded_through_set_extra_state(tmp_path: Path) -> None:
+    src = WithExtraState()
+    src.k = 5
+    path = tmp_path / "extra.pt"
+    torch.save(src.state_dict(), path)
+    ckpt = open_checkpoint(path)
+    target = WithExtraState()
+    loaded = _served(target)
+    assert checkpoint_report(ckpt, loaded).strict_ok  # type: ignore[arg-type]
+    result = load_into_model(ckpt, loaded, strict=True)  # type: ignore[arg-type]
+    assert result["missing"] == [] and target.k == 5
+    assert torch.equal(target.lin.weight, src.lin.weight)
