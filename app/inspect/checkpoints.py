@@ -32,6 +32,7 @@ import struct
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -807,7 +808,7 @@ class Checkpoint:
             return self.source.tensor(key)
         except InspectError:
             raise
-        except (OSError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as err:
+        except Exception as err:  # a file damaged after it was listed: a precise 422, never a 500
             raise UnreadableCheckpoint(f"cannot read tensor {key!r} from {self.name}: {_first_line(err)}", tensor=key) from None
 
     def state_dict_tensor(self, key: str) -> torch.Tensor:
@@ -888,8 +889,7 @@ def _torch_load(path: Path, *, trusted: bool, mmap: bool) -> Any:
                 rule="weights_only",
             ) from None
         raise UnreadableCheckpoint(f"{path.name}: corrupt pickle: {_first_line(err)}", rule="format") from None
-    except (RuntimeError, OSError, EOFError, ValueError, KeyError, TypeError, AttributeError,
-            ImportError, IndexError, zipfile.BadZipFile) as err:
+    except Exception as err:  # the file is untrusted input: whatever torch.load raises on it is a bad file, not a bug
         what = "cannot load the trusted pickle" if trusted else "torch.load failed"
         raise UnreadableCheckpoint(f"{path.name}: {what}: {_first_line(err)}", rule="format") from None
 
@@ -1033,7 +1033,8 @@ def _assemble(
 def _open_torch_zip(p: Path, label: str, trusted: bool) -> dict[str, Any]:
     try:
         zf = zipfile.ZipFile(p)
-    except zipfile.BadZipFile as err:
+    # a damaged central directory raises more than BadZipFile (bad UTF-8 names, struct and EOF errors)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, NotImplementedError) as err:
         raise UnreadableCheckpoint(
             f"{label} starts like a zip archive (torch.save) but cannot be read: {_first_line(err)} "
             "(truncated or corrupt file)",
@@ -1051,7 +1052,7 @@ def _open_torch_zip(p: Path, label: str, trusted: bool) -> dict[str, Any]:
         try:
             data = zf.read(pkl)
             byteorder = zf.read(root + "byteorder") if root + "byteorder" in infos else b"little"
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zlib.error) as err:
             raise UnreadableCheckpoint(f"{label}: data.pkl cannot be read: {_first_line(err)}", rule="format") from None
     allowed = allowed_globals()
     notes: list[str] = []

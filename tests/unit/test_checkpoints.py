@@ -387,3 +387,55 @@ def test_non_tensor_values_of_every_allowed_kind(tmp_path: Path) -> None:
     assert other["hist"][:3] == [0, 1, 2] and other["hist"][-1] == "… 50 more"
     json_text = __import__("json").dumps(other)  # everything is JSON-able
     assert "blob" in json_text
+
+
+def test_mutated_files_are_precise_errors_never_crashes(zoo: dict[str, Path], tmp_path: Path) -> None:
+    """Random byte flips in archives, pickles and headers: an InspectError or a good open, nothing else."""
+    import io
+    import random
+    import zipfile
+
+    from app.inspect.errors import InspectError
+
+    rng = random.Random(5)
+
+    def mutate(data: bytes, flips: int) -> bytes:
+        b = bytearray(data)
+        for _ in range(flips):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        return bytes(b)
+
+    src = zipfile.ZipFile(zoo["training"])
+    members = [(i.filename, src.read(i)) for i in src.infolist()]
+    st = zoo["safetensors"].read_bytes()
+    n = int.from_bytes(st[:8], "little")
+    out = tmp_path / "mutant"
+    outcomes: dict[str, int] = {}
+    for trial in range(160):
+        kind = trial % 4
+        if kind == 0:
+            data = mutate(zoo["training"].read_bytes(), rng.randint(1, 8))
+        elif kind == 1:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as zw:
+                for name, d in members:
+                    zw.writestr(name, mutate(d, rng.randint(1, 4)) if name.endswith("data.pkl") else d)
+            data = buf.getvalue()
+        elif kind == 2:
+            header = bytearray(st[8 : 8 + n])
+            for _ in range(3):
+                header[rng.randrange(len(header))] = rng.choice(b'0123456789[]{},":-')
+            data = st[:8] + bytes(header) + st[8 + n :]
+        else:
+            data = mutate(st, rng.randint(1, 8))
+        out.write_bytes(data)
+        try:
+            ckpt = open_checkpoint(out)
+            for key in list(ckpt.tensors)[:3]:
+                ckpt.tensor(key)
+            outcomes["opened"] = outcomes.get("opened", 0) + 1
+        except InspectError as err:
+            assert 400 <= err.status < 500 and err.message
+            outcomes["refused"] = outcomes.get("refused", 0) + 1
+    assert outcomes.get("refused", 0) > 20  # the mutations really did break files
+    assert not zoo["marker"].exists()
