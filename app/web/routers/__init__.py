@@ -1,0 +1,11 @@
+"""Every router of the app, included in one place (create_app)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.web.routers import models
+
+ROUTERS: list[APIRouter] = [
+    models.router,
+]

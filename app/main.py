@@ -1,0 +1,74 @@
+"""The app factory: ``create_app(settings)``. No module globals; each test builds its own app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import plotly
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
+
+from app import STATIC_DIR, __version__
+from app.inspect.models import load_models
+from app.inspect.registry import ModelRegistry
+from app.settings import Settings
+from app.web.deps import make_templates
+from app.web.errors import install_error_handlers
+from app.web.routers import ROUTERS
+
+log = logging.getLogger("torchscope")
+
+
+class ImmutableStatic(StaticFiles):
+    """Static files under a versioned URL: cache forever, ETag/304 still work."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if response.status_code in (200, 304):
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def plotly_js_dir() -> Path:
+    """plotly.js as shipped inside the installed ``plotly`` package: the dashboard never needs a CDN."""
+    return Path(plotly.__file__).parent / "package_data"
+
+
+def plotly_js_version() -> str:
+    from plotly.offline import get_plotlyjs_version
+
+    return str(get_plotlyjs_version())
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """Build the FastAPI app; models are loaded in the lifespan unless the CLI already loaded them."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if registry is None:
+            app.state.registry = load_models(settings.specs, settings.kwargs, meta=settings.meta)
+        yield
+
+    app = FastAPI(
+        title="torchscope",
+        version=__version__,
+        description="Look inside PyTorch networks: structure, weights, init, LR schedules, checkpoints.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry if registry is not None else ModelRegistry()
+    app.state.templates = make_templates()
+    version = plotly_js_version()
+    app.state.plotly_url = f"/vendor/plotly-{version}/plotly.min.js"
+    app.mount(f"/vendor/plotly-{version}", ImmutableStatic(directory=plotly_js_dir()), name="plotly")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

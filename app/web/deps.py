@@ -1,0 +1,61 @@
+"""FastAPI dependencies and the page renderer shared by every router."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app import TEMPLATES_DIR, __version__
+from app.inspect.registry import LoadedModel, ModelRegistry
+from app.settings import Settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_model(model_id: str, registry: RegistryDep) -> LoadedModel:
+    """The served model named by the ``{model_id}`` path parameter; unknown ids are a 404."""
+    return registry.get(model_id)
+
+
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.globals["version"] = __version__
+    templates.env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+    templates.env.filters["bytes"] = human_bytes
+    return templates
+
+
+def human_bytes(n: int | float) -> str:
+    """1536 -> '1.5 KiB' (binary units, as memory is counted)."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with the shared context (model list for the nav, plotly URL)."""
+    templates: Jinja2Templates = request.app.state.templates
+    context.setdefault("models", list(request.app.state.registry))
+    context["plotly_url"] = request.app.state.plotly_url
+    return templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -1,0 +1,70 @@
+"""Every error becomes a precise answer: JSON for /api, a readable page elsewhere. Never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.inspect.errors import InspectError
+from app.web.deps import render
+
+log = logging.getLogger("torchscope")
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path.startswith("/vendor/") or path.startswith("/static/") or (
+        "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", "")
+    )
+
+
+def _answer(request: Request, status: int, detail: str, extra: dict[str, object] | None = None) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": detail, **(extra or {})}, status_code=status)
+    return render(request, "error.html", status_code=status, status=status, detail=detail)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path"))
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InspectError)
+    async def inspect_error(request: Request, exc: InspectError) -> Response:
+        return _answer(request, exc.status, exc.message, exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            # FastAPI's own list of errors stays under "errors"; "detail" is one readable line.
+            return JSONResponse(
+                {"detail": _validation_message(exc), "errors": _jsonable(exc.errors())}, status_code=422
+            )
+        return _answer(request, 422, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"nothing at {request.url.path}"
+        return _answer(request, exc.status_code, detail)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A bug, not bad input: log it with its traceback, answer briefly, keep serving.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _answer(request, 500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _jsonable(errors: object) -> object:
+    import json
+
+    return json.loads(json.dumps(errors, default=str))

@@ -1,0 +1,96 @@
+"""The structure page in a real Chromium: tree, search, flat view, lint, tables."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import LiveServer
+
+
+def open_model(page: Page, server: LiveServer, model_id: str) -> None:
+    page.goto(f"{server.url}/models/{model_id}")
+    page.wait_for_function("document.getElementById('tree').dataset.ready === '1'")
+    page.wait_for_function("document.getElementById('params-table').dataset.ready === '1'")
+
+
+def test_index_lists_every_example(page: Page, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/")
+    cards = page.locator(".model-card")
+    expect(cards).to_have_count(7)
+    expect(page.locator('[data-model="tinytransformerlm"]')).to_contain_text("120,576")
+
+
+def test_expand_node_loads_children_lazily(page: Page, live_server: LiveServer) -> None:
+    open_model(page, live_server, "smallcnn")
+    features = page.locator('li.node[data-path="features"]')
+    expect(features).to_be_visible()
+    # depth=2 was loaded up front: features' children exist but are collapsed
+    block = page.locator('li.node[data-path="features.0"]')
+    expect(block).to_be_hidden()
+    features.locator("> .toggle").click()
+    expect(block).to_be_visible()
+    # features.0's own children were not loaded yet: expanding fetches them
+    conv = page.locator('li.node[data-path="features.0.0"]')
+    expect(conv).to_have_count(0)
+    block.locator("> .toggle").click()
+    expect(conv).to_be_visible()
+    expect(conv).to_contain_text("Conv2d")
+    expect(conv).to_contain_text("3, 16, kernel_size=(3, 3)")
+    expect(conv.locator(".node-count")).to_have_text("432 / 432")
+
+
+def test_search_by_class_shows_matches_with_ancestors(page: Page, live_server: LiveServer) -> None:
+    open_model(page, live_server, "smallcnn")
+    page.fill("#tree-search", "batchnorm")
+    page.wait_for_selector("li.node.match")
+    matches = page.locator("li.node.match")
+    expect(matches).to_have_count(3)
+    expect(page.locator(".search-info")).to_contain_text("3 match")
+    expect(page.locator('li.node.match[data-path="features.2.1"]')).to_be_visible()
+
+
+def test_lint_finding_is_shown_with_its_fix(page: Page, live_server: LiveServer) -> None:
+    open_model(page, live_server, "listvsmodulelist")
+    finding = page.locator('.finding[data-kind="plain_container"]')
+    expect(finding).to_have_count(1)
+    expect(finding).to_contain_text("plain_list.layers")
+    expect(finding).to_contain_text("nn.ModuleList")
+    page.goto(f"{live_server.url}/models/tensorvsparameter")
+    tensor = page.locator('.finding[data-kind="unregistered_tensor"]')
+    expect(tensor).to_contain_text("with_tensor.scale")
+    expect(tensor).to_contain_text("register_buffer")
+
+
+def test_switch_to_flat_named_modules_view(page: Page, live_server: LiveServer) -> None:
+    open_model(page, live_server, "conv_bn_block")
+    page.click("#view-flat")
+    page.wait_for_function("document.getElementById('flat').dataset.ready === '1'")
+    expect(page.locator("#tree")).to_be_hidden()
+    rows = page.locator("#flat-table tbody tr")
+    expect(rows).to_have_count(4)  # the Sequential itself + conv, bn, relu
+    expect(page.locator(".flat-explain")).to_contain_text("children(): 3")
+    expect(page.locator(".flat-explain")).to_contain_text("named_modules(): 4")
+    page.click("#view-tree")
+    expect(page.locator("#tree")).to_be_visible()
+
+
+def test_parameter_table_sorts_and_marks_tied_weights(page: Page, live_server: LiveServer) -> None:
+    open_model(page, live_server, "tinytransformerlm")
+    expect(page.locator("#params-count")).to_have_text("(29)")  # 28 tensors, lm_head.weight is tok_emb.weight
+    tied = page.locator('#params-table tr[data-name="lm_head.weight"]')
+    expect(tied).to_contain_text("tied: tok_emb.weight")
+    page.click('#params-table th[data-key="numel"]')
+    page.click('#params-table th[data-key="numel"]')  # descending
+    first = page.locator("#params-table tbody tr").first
+    expect(first).to_have_attribute("data-name", re.compile(r"^(tok_emb|lm_head)\.weight$"))
+    buf = page.locator('#buffers-table tr[data-name="causal_mask"]')
+    expect(buf).to_contain_text("non-persistent")
+
+
+def test_unknown_model_page_is_a_readable_404(page: Page, live_server: LiveServer, page_problems: object) -> None:
+    response = page.goto(f"{live_server.url}/models/nope")
+    assert response is not None and response.status == 404
+    expect(page.locator(".error-box")).to_contain_text("no model with id 'nope'")
+    page_problems.console_errors.clear()  # type: ignore[attr-defined]  # the 404 itself is logged
