@@ -119,7 +119,7 @@ def parse(text: str) -> Expr:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as err:
         # Python reports 0 or len+1 for "unexpected end": point at the end instead.
-        offset = err.offset if err.offset and 0 < err.offset <= len(stripped) else len(stripped)
+        offset = err.offset if err.offset and 0 < err.offset <= len(stripped) else len(stripped) + 1
         raise SafeExprError(f"syntax error: {err.msg}", position=offset + lead) from None
     count = sum(1 for _ in ast.walk(tree))
     _shift(tree, lead)
@@ -260,7 +260,11 @@ def _eval(node: ast.expr, epoch: float) -> float:
         args = [_eval(a, epoch) for a in node.args]
         try:
             return float(FUNCTIONS[node.func.id].scalar(*args))
-        except (ValueError, OverflowError) as err:
+        except OverflowError:
+            raise SafeExprError(
+                f"{node.func.id}() overflows at epoch {_fmt(epoch)}", position=_col(node)
+            ) from None
+        except ValueError as err:
             raise SafeExprError(
                 f"{node.func.id}() fails at epoch {_fmt(epoch)}: {err}", position=_col(node)
             ) from None

@@ -833,8 +833,9 @@ def step_torch(sched: Any, optimizer: torch.optim.Optimizer, n: int, momentum_ke
                         sched.step(metrics[min(k - 1, len(metrics) - 1)])
                     else:
                         sched.step()
-                except (ValueError, ZeroDivisionError, OverflowError) as err:
-                    out.crash, out.crash_at = f"{type(err).__name__}: {err}", k
+                except Exception as err:  # torch raised in step(): the training loop would stop here
+                    msg = str(err) or _KNOWN_CRASHES.get(type(err).__name__, "")
+                    out.crash, out.crash_at = f"{type(err).__name__}: {msg}", k
                     break
             if k == n:
                 break
@@ -843,6 +844,11 @@ def step_torch(sched: Any, optimizer: torch.optim.Optimizer, n: int, momentum_ke
                 out.momentum[:, k] = [_momentum_of(gr, momentum_key) for gr in optimizer.param_groups]
     return out
 
+
+_KNOWN_CRASHES = {
+    # SequentialLR hands over with _update_lr(0), which calls get_lr(); composites have none.
+    "NotImplementedError": "SequentialLR cannot hand over to a ChainedScheduler/SequentialLR (it has no get_lr())",
+}
 
 _COS_CHECKED: list[bool] = []
 
@@ -991,7 +997,8 @@ def _cosine(spec: SchedulerSpec, base: np.ndarray, v0: np.ndarray, n: int) -> np
     j = np.arange(n, dtype=np.int64)
     c = 1 + _cos(math.pi * j / tmax)  # 1 + cos(pi * k / T_max), k = 0..n-1
     ratio = np.empty(n)
-    ratio[1:] = c[1:] / c[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 only at restart points, which add instead
+        ratio[1:] = c[1:] / c[:-1]
     restart = ((j - 1 - tmax) % (2 * tmax) == 0) & (j >= 1)
     add = (base - m) * (1 - math.cos(math.pi / tmax)) / 2
     idx = np.flatnonzero(restart).tolist()
@@ -1068,8 +1075,8 @@ def _cyclic(spec: SchedulerSpec, g: int, n: int) -> tuple[np.ndarray, np.ndarray
 def _one_cycle(spec: SchedulerSpec, g: int, n: int) -> tuple[np.ndarray, np.ndarray | None, int | None, str | None]:
     a = spec.args
     total = a.get("total_steps")
-    if total is None:
-        total = a["epochs"] * a["steps_per_epoch"]
+    if total is None:  # as _torch_kwargs: epochs * steps_per_epoch, else this preview's length
+        total = a["epochs"] * a["steps_per_epoch"] if a.get("epochs") and a.get("steps_per_epoch") else n
     pct_start = float(a.get("pct_start", 0.3))
     div, fdiv = a.get("div_factor", 25.0), a.get("final_div_factor", 1e4)
     max_lr = _per_group(a["max_lr"], g)
@@ -1464,6 +1471,8 @@ def _teach(spec: PreviewSpec, series: Series, opt: torch.optim.Optimizer) -> tup
             if 0 < m < lr.shape[1]:
                 before, after = lr[:, m - 1], lr[:, m]
                 rel = np.abs(after - before) / np.maximum(np.abs(before), 1e-300)
+                if np.isnan(rel).all():
+                    continue  # torch raised before this milestone
                 if np.nanmax(rel) > 0.05:
                     i = int(np.nanargmax(rel))
                     warn("sequential-jump",
