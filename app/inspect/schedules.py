@@ -1518,8 +1518,14 @@ def model_preview(body: Any, model: nn.Module) -> Preview:
         group_overrides=[g.options for g in membership.groups],
     )
     params = dict(model.named_parameters())
-    tensors = [[params[n] for n in g.params] for g in membership.groups]
-    # Real parameters, but nothing is stepped on them: schedulers only touch param_groups.
+    # The real parameters (an optimizer only keeps references; nothing is stepped on them:
+    # schedulers read and write param_groups options only). Uninitialized lazy parameters
+    # cannot join an optimizer, so those get a stand-in: the schedule does not depend on them.
+    tensors = [
+        [torch.zeros(1, requires_grad=True) if isinstance(params[n], nn.parameter.UninitializedParameter) else params[n]
+         for n in g.params]
+        for g in membership.groups
+    ]
     result = preview(spec, tensors, [g.params for g in membership.groups])
     result.membership = membership.to_dict()
     result.warnings = list(membership.warnings) + result.warnings

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.routers import models
+from app.web.routers import models, schedules
 
 ROUTERS: list[APIRouter] = [
     models.router,
+    schedules.router,
 ]
