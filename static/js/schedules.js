@@ -66,7 +66,7 @@
   // One labelled input for one argument; `obj[a.name]` is read and written.
   function argField(a, obj, path, onChange) {
     const field = path + "." + a.name;
-    const wrap = el("div", { class: "field", "data-field": field });
+    const wrap = el("div", { class: "field", "data-arg": field });
     const id = "f-" + field.replace(/[^A-Za-z0-9_-]/g, "-");
     wrap.append(el("label", { for: id, text: a.name + (a.required ? " *" : ""), title: a.annotation }));
     let input;
@@ -146,7 +146,7 @@
       if (modelId) {
         const a = { name: "match", kind: "int_list", annotation: "patterns", required: true, default: null,
           help: "name globs or module classes, comma-separated" };
-        const wrap = el("div", { class: "field", "data-field": path + ".match" },
+        const wrap = el("div", { class: "field", "data-arg": path + ".match" },
           el("label", { for: "f-match-" + i, text: "match *" }));
         const input = el("input", { type: "text", id: "f-match-" + i, class: "group-match", value: (g.match || []).join(", "),
           placeholder: "fc1.*, LayerNorm", "data-field": path + ".match" });
@@ -343,7 +343,12 @@
     }
   }
 
-  const changed = debounce(refresh, 250);
+  // A function declaration (hoisted): the form handlers above are wired before this line runs.
+  let pendingRefresh = null;
+  function changed() {
+    clearTimeout(pendingRefresh);
+    pendingRefresh = setTimeout(refresh, 250);
+  }
 
   function xs(result) {
     return xAxis.value === "epochs" ? result.x.map(v => v / result.steps_per_epoch) : result.x;
