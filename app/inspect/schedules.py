@@ -361,6 +361,11 @@ SCHEDULERS: dict[str, SchedulerInfo] = _build_catalogue()
 OPTIMIZERS: dict[str, OptimizerInfo] = _build_optimizers()
 
 
+def warm_up() -> None:
+    """Build one optimizer: torch imports torch._dynamo on the first one (~3 s on a small machine)."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
 def catalogue() -> dict[str, Any]:
     """The JSON the page builds its forms from (``GET /api/schedulers``)."""
 

@@ -389,7 +389,7 @@
       xaxis: { title: { text: xAxis.value === "epochs" ? "epoch" : "optimizer step" } },
       yaxis: { title: { text: "learning rate" }, type: logScale.checked ? "log" : "linear", exponentformat: "e" },
       yaxis2: { title: { text: result.momentum_key === "betas" ? "betas[0]" : "momentum" }, overlaying: "y", side: "right",
-        showgrid: false, visible: hasMomentum },
+        showgrid: false, visible: hasMomentum, rangemode: "tozero" },
       hovermode: "x unified",
       legend: { orientation: "h", y: -0.2 },
     };
