@@ -225,7 +225,7 @@ def evaluate(expr: Expr, epoch: float) -> float:
 
 def _eval(node: ast.expr, epoch: float) -> float:
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # _check allowed numbers only
     if isinstance(node, ast.Name):
         return epoch if node.id == VARIABLE else CONSTANTS[node.id]
     if isinstance(node, ast.UnaryOp):
@@ -290,7 +290,7 @@ def evaluate_array(expr: Expr, epochs: np.ndarray) -> np.ndarray:
 
 def _aeval(node: ast.expr, x: np.ndarray) -> Any:
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # _check allowed numbers only
     if isinstance(node, ast.Name):
         return x if node.id == VARIABLE else CONSTANTS[node.id]
     if isinstance(node, ast.UnaryOp):

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import base64
 import inspect
+import itertools
 import math
 import re
 import time
 import warnings
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -339,7 +340,7 @@ def _build_catalogue() -> dict[str, SchedulerInfo]:
             intent=over.get("intent", Intent.EITHER),
             args=args,
             composite=any(a.kind is ArgKind.SCHEDULERS for a in args),
-            needs_metrics=name == "ReduceLROnPlateau" or "metrics" in inspect.signature(cls.step).parameters,
+            needs_metrics="metrics" in inspect.signature(getattr(cls, "step")).parameters,  # noqa: B009
             changes_momentum=name in _MOMENTUM_SCHEDULERS,
             replay=name in _REPLAY_LEAVES or name in {"SequentialLR", "ChainedScheduler"},
         )
@@ -511,8 +512,8 @@ def _coerce(info: ArgInfo, value: Any, where: str, n_groups: int) -> Any:
             if len(value) != n_groups:
                 raise _bad(where, f"has {len(value)} values but there are {n_groups} param groups")
             vals = [_as_float(v, f"{where}[{i}]") for i, v in enumerate(value)]
-            for i, v in enumerate(vals):
-                _check_range(info, v, f"{where}[{i}]")
+            for i, fv in enumerate(vals):
+                _check_range(info, fv, f"{where}[{i}]")
             return vals
         f = _as_float(value, where)
         _check_range(info, f, where)
@@ -521,8 +522,8 @@ def _coerce(info: ArgInfo, value: Any, where: str, n_groups: int) -> Any:
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise _bad(where, "must be a pair of numbers, e.g. [0.9, 0.999]")
         pair = tuple(_as_float(v, f"{where}[{i}]") for i, v in enumerate(value))
-        for i, v in enumerate(pair):
-            _check_range(info, v, f"{where}[{i}]")
+        for i, fv in enumerate(pair):
+            _check_range(info, fv, f"{where}[{i}]")
         return pair
     if kind is ArgKind.EXPR:
         if isinstance(value, list):
@@ -710,10 +711,12 @@ def synthetic_metrics(shape: str, n: int, seed: int = 0) -> list[float]:
 
 def _parse_metrics(body: dict[str, Any], epochs: int, spe: int, step: StepMode) -> tuple[float, ...]:
     n = epochs if step is StepMode.EPOCH else epochs * spe
-    raw = body.get("metrics")
+    # Accepted at the top level or inside the scheduler object (where some clients put them).
+    sched = body.get("scheduler") if isinstance(body.get("scheduler"), dict) else {}
+    raw = body.get("metrics", sched.get("metrics"))
     if raw is None:
-        shape = body.get("metric_shape", "plateau")
-        seed = body.get("metric_seed", 0)
+        shape = body.get("metric_shape", sched.get("metric_shape", "plateau"))
+        seed = body.get("metric_seed", sched.get("metric_seed", 0))
         if not isinstance(shape, str):
             raise _bad("metric_shape", f"must be one of {', '.join(METRIC_SHAPES)}")
         return tuple(synthetic_metrics(shape, n, _as_int(seed, "metric_seed")))
@@ -864,7 +867,7 @@ def _cos(x: np.ndarray) -> np.ndarray:
         probe = np.linspace(0.0, 400.0, 4099)
         _COS_CHECKED.append(bool(np.array_equal(np.cos(probe), np.array([math.cos(v) for v in probe]))))
     if _COS_CHECKED[0]:
-        return np.cos(x)
+        return np.asarray(np.cos(x), dtype=np.float64)
     return np.fromiter(map(math.cos, x.tolist()), dtype=np.float64, count=x.size)
 
 
@@ -918,30 +921,34 @@ class _NotReplayable(Exception):
     """The numpy replay does not cover this spec: step torch instead."""
 
 
+def _arr(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
 def _value_at_milestone(spec: SchedulerSpec, base: np.ndarray, current: np.ndarray) -> np.ndarray:
     """What ``SequentialLR`` sets when it hands over: ``_update_lr(0)`` (torch's closed form at 0)."""
     a, t = spec.args, spec.type
     if t == "StepLR":
-        return base * a.get("gamma", 0.1) ** (0 // a["step_size"])
+        return _arr(base * a.get("gamma", 0.1) ** (0 // a["step_size"]))
     if t == "MultiStepLR":
-        return base * a.get("gamma", 0.1) ** bisect_right(sorted(a["milestones"]), 0)
+        return _arr(base * a.get("gamma", 0.1) ** bisect_right(sorted(a["milestones"]), 0))
     if t == "ConstantLR":
         f, total = a.get("factor", 1.0 / 3), a.get("total_iters", 5)
-        return base * (f + (0 >= total) * (1 - f))
+        return _arr(base * (f + (total <= 0) * (1 - f)))
     if t == "LinearLR":
         sf, ef, total = a.get("start_factor", 1.0 / 3), a.get("end_factor", 1.0), a.get("total_iters", 5)
-        return base * (sf + (ef - sf) * min(total, 0) / total)
+        return _arr(base * (sf + (ef - sf) * min(total, 0) / total))
     if t == "ExponentialLR":
-        return base * a["gamma"] ** 0
+        return _arr(base * a["gamma"] ** 0)
     if t == "PolynomialLR":
         total, power = a.get("total_iters", 5), a.get("power", 1.0)
-        return base * (1.0 - min(total, 0) / total) ** power
+        return _arr(base * (1.0 - min(total, 0) / total) ** power)
     if t == "CosineAnnealingLR":
         m = a.get("eta_min", 0.0)
-        return m + (base - m) * (1 + math.cos(math.pi * 0 / a["T_max"])) / 2
+        return _arr(m + (base - m) * (1 + math.cos(math.pi * 0 / a["T_max"])) / 2)
     if t == "MultiplicativeLR":
         e = a["lr_lambda"]
-        return np.array([c * safe_expr.evaluate(e, 0) for c in current.tolist()])
+        return _arr(np.array([c * safe_expr.evaluate(e, 0) for c in current.tolist()]))
     raise _NotReplayable
 
 
@@ -1013,7 +1020,7 @@ def _cosine(spec: SchedulerSpec, base: np.ndarray, v0: np.ndarray, n: int) -> np
         bounds = [1, *idx, n]
         for i in range(g):
             prev = lr[i, 0]
-            for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+            for s, e in itertools.pairwise(bounds):
                 if s >= n:
                     break
                 if restart[s]:
@@ -1033,7 +1040,7 @@ def _cosine(spec: SchedulerSpec, base: np.ndarray, v0: np.ndarray, n: int) -> np
         v, ad = float(v0[i]), float(add[i])
         row = [v]
         push = row.append
-        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        for s, e in itertools.pairwise(bounds):
             if s < n and restart[s]:
                 v = v + ad
                 push(v)
@@ -1178,24 +1185,24 @@ def closed_form(spec: SchedulerSpec, base: np.ndarray, n: int) -> np.ndarray:
     k = np.arange(n, dtype=np.float64)
     b = base[:, None]
     if t == "StepLR":
-        return b * a.get("gamma", 0.1) ** (k // a["step_size"])
+        return _arr(b * a.get("gamma", 0.1) ** (k // a["step_size"]))
     if t == "MultiStepLR":
         cnt = np.searchsorted(np.array(sorted(a["milestones"])), k, side="right")
-        return b * a.get("gamma", 0.1) ** cnt
+        return _arr(b * a.get("gamma", 0.1) ** cnt)
     if t == "ConstantLR":
         f, total = a.get("factor", 1.0 / 3), a.get("total_iters", 5)
-        return b * (f + (k >= total) * (1 - f))
+        return _arr(b * (f + (k >= total) * (1 - f)))
     if t == "LinearLR":
         sf, ef, total = a.get("start_factor", 1.0 / 3), a.get("end_factor", 1.0), a.get("total_iters", 5)
-        return b * (sf + (ef - sf) * np.minimum(total, k) / total)
+        return _arr(b * (sf + (ef - sf) * np.minimum(total, k) / total))
     if t == "ExponentialLR":
-        return b * a["gamma"] ** k
+        return _arr(b * a["gamma"] ** k)
     if t == "PolynomialLR":
         total, power = a.get("total_iters", 5), a.get("power", 1.0)
-        return b * (1.0 - np.minimum(total, k) / total) ** power
+        return _arr(b * (1.0 - np.minimum(total, k) / total) ** power)
     if t == "CosineAnnealingLR":
         m = a.get("eta_min", 0.0)
-        return m + (b - m) * (1 + np.cos(math.pi * k / a["T_max"])) / 2
+        return _arr(m + (b - m) * (1 + np.cos(math.pi * k / a["T_max"])) / 2)
     raise _NotReplayable
 
 
@@ -1585,7 +1592,7 @@ def snippet(spec: PreviewSpec, param_names: Sequence[Sequence[str]] | None = Non
             grp.append(f"    # {spec.group_names[i]}: {len(names)} parameter(s)")
             grp.append(f"    {{\"params\": [named[n] for n in [{lst}]]{opts}}},")
     oargs = "".join(f", {k}={_py(v)}" for k, v in spec.optimizer.args.items())
-    lines += [f"optimizer = torch.optim.{spec.optimizer.type}(["] + grp + [f"]{oargs})"]
+    lines += [f"optimizer = torch.optim.{spec.optimizer.type}([", *grp, f"]{oargs})"]
     n = spec.scheduler_steps
     lines += [f"scheduler = {_sched_code(spec.scheduler, n)}", ""]
     per_batch = spec.step is StepMode.BATCH

@@ -104,5 +104,6 @@ def test_model_page_groups_with_live_membership_and_export(page: Page, live_serv
     with page.expect_download() as dl:
         page.click("#download-csv")
     path = dl.value.path()
-    header = open(path, encoding="utf-8").readline().strip()
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().strip()
     assert header.startswith("step,epoch,no_decay_lr,no_decay_momentum,group1_lr")

@@ -269,6 +269,14 @@ def test_plateau_with_pasted_metrics() -> None:
     np.testing.assert_allclose(arrays(result)[0], ref_lr, rtol=0, atol=TOL)
 
 
+def test_plateau_metrics_may_sit_inside_the_scheduler_object() -> None:
+    inside = request({"type": "ReduceLROnPlateau", "args": {"patience": 0}, "metrics": [1.0, 1.0, 1.0, 1.0]}, epochs=4, spe=1)
+    top = request({"type": "ReduceLROnPlateau", "args": {"patience": 0}}, epochs=4, spe=1, metrics=[1.0, 1.0, 1.0, 1.0])
+    a, b = S.preview(S.parse_request(inside)), S.preview(S.parse_request(top))
+    assert np.array_equal(arrays(a)[0], arrays(b)[0])
+    assert arrays(a)[0][0].tolist() == pytest.approx([0.1, 0.1, 0.01, 0.001])
+
+
 def test_plateau_short_metrics_repeat_the_last_with_a_warning() -> None:
     body = request({"type": "ReduceLROnPlateau", "args": {"patience": 0}}, epochs=10, spe=1, metrics=[1.0, 2.0])
     result = S.preview(S.parse_request(body))
