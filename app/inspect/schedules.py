@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import inspect
 import itertools
+import json
 import math
 import re
 import time
@@ -712,7 +713,8 @@ def synthetic_metrics(shape: str, n: int, seed: int = 0) -> list[float]:
 def _parse_metrics(body: dict[str, Any], epochs: int, spe: int, step: StepMode) -> tuple[float, ...]:
     n = epochs if step is StepMode.EPOCH else epochs * spe
     # Accepted at the top level or inside the scheduler object (where some clients put them).
-    sched = body.get("scheduler") if isinstance(body.get("scheduler"), dict) else {}
+    sched_raw = body.get("scheduler")
+    sched: dict[str, Any] = sched_raw if isinstance(sched_raw, dict) else {}
     raw = body.get("metrics", sched.get("metrics"))
     if raw is None:
         shape = body.get("metric_shape", sched.get("metric_shape", "plateau"))
@@ -1227,6 +1229,8 @@ def _b64(a: np.ndarray) -> dict[str, str]:
 
 
 def _encode(a: np.ndarray, encoding: str) -> Any:
+    if encoding == "raw":  # arrays kept for dumps()
+        return a
     return _b64(a) if encoding == "b64" else _tolist(a)
 
 
@@ -1262,7 +1266,7 @@ class Preview:
             return d
 
         out: dict[str, Any] = {
-            "x": self.x.tolist() if encoding != "b64" else _b64(self.x.astype(np.float64)),
+            "x": _b64(self.x.astype(np.float64)) if encoding == "b64" else _encode(self.x, encoding),
             "groups": [gs(g) for g in self.groups],
             "warnings": self.warnings,
             "warning_codes": self.warning_codes,
@@ -1273,7 +1277,7 @@ class Preview:
             "step": self.step,
             "momentum_key": self.momentum_key,
             "decimated": self.decimated,
-            "encoding": encoding,
+            "encoding": "json" if encoding == "raw" else encoding,
             "timing_ms": self.timing_ms,
         }
         if self.mistake is not None:
@@ -1297,7 +1301,8 @@ def compute_series(spec: PreviewSpec, n: int, params: Sequence[Sequence[torch.Te
                                  f"the limit of {MAX_TORCH_STEPS}")
         return step_torch(sched, opt, n, mkey, spec.metrics), opt
     try:
-        lr, mom, crash_at, crash_msg = replay(spec.scheduler, base_lrs, n)
+        with np.errstate(over="ignore"):  # an overflowing lr is inf, as in torch; warned in _teach
+            lr, mom, crash_at, crash_msg = replay(spec.scheduler, base_lrs, n)
     except _NotReplayable:
         if n > MAX_TORCH_STEPS:
             raise _bad("epochs", f"this composition is computed by stepping torch; {n} scheduler steps is over "
@@ -1326,9 +1331,10 @@ def compute_series(spec: PreviewSpec, n: int, params: Sequence[Sequence[torch.Te
 def _close(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return a is b
-    both_nan = np.isnan(a) & np.isnan(b)
-    diff = np.abs(a - b)
-    return bool(np.all(both_nan | (diff <= TOLERANCE * np.maximum(1.0, np.abs(b)))))
+    same = (a == b) | (np.isnan(a) & np.isnan(b))  # equal infinities included
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a - b)
+        return bool(np.all(same | (diff <= TOLERANCE * np.maximum(1.0, np.abs(b)))))
 
 
 def _expand(series: Series, spec: PreviewSpec, per: StepMode) -> tuple[np.ndarray, np.ndarray | None]:
@@ -1341,9 +1347,54 @@ def _expand(series: Series, spec: PreviewSpec, per: StepMode) -> tuple[np.ndarra
 
 def _tolist(a: np.ndarray) -> list[float | None]:
     out: list[float | None] = a.tolist()
-    if np.isnan(a).any():
-        out = [None if (v != v) else v for v in out]  # NaN: torch raised before this step
+    if not np.isfinite(a).all():
+        # NaN: torch raised before this step; inf: the lr overflowed. JSON has neither.
+        out = [v if v is not None and math.isfinite(v) else None for v in out]
     return out
+
+
+def _json_array(a: np.ndarray) -> str:
+    """A JSON array of ``a``: ``repr`` of each float (exact round trip), non-finite as null.
+
+    Runs of equal values (per-epoch stepping, constant momentum) are rendered once and
+    repeated: far faster than ``json.dumps`` on a list, with the same text.
+    """
+    if a.dtype.kind in "iu":
+        return "[" + ",".join(map(str, a.tolist())) + "]"
+    n = a.size
+    if n == 0:
+        return "[]"
+
+    def text(v: float) -> str:
+        return repr(v) if math.isfinite(v) else "null"
+
+    cuts = np.flatnonzero(a[1:] != a[:-1]) + 1
+    if cuts.size * 4 < n:
+        bounds = [0, *cuts.tolist(), n]
+        vals = a[bounds[:-1]].tolist()
+        return "[" + ",".join(",".join([text(v)] * (e - b)) for v, b, e in zip(vals, bounds[:-1], bounds[1:], strict=True)) + "]"
+    return "[" + ",".join([text(v) for v in a.tolist()]) + "]"
+
+
+def dumps(data: Any) -> str:
+    """``json.dumps`` for a preview answer whose series are numpy arrays (see ``Preview.to_dict("raw")``)."""
+    arrays: list[np.ndarray] = []
+
+    def swap(obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            arrays.append(obj)
+            return f"\x00{len(arrays) - 1}\x00"
+        if isinstance(obj, dict):
+            return {k: swap(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [swap(v) for v in obj]
+        return obj
+
+    skeleton = json.dumps(swap(data), separators=(",", ":"), allow_nan=False)  # small: arrays are placeholders
+    return _PLACEHOLDER.sub(lambda m: _json_array(arrays[int(m.group(1))]), skeleton)
+
+
+_PLACEHOLDER = re.compile(r'"\\u0000(\d+)\\u0000"')
 
 
 def _pick(n: int, max_points: int | None) -> np.ndarray | None:
@@ -1497,6 +1548,8 @@ def _teach(spec: PreviewSpec, series: Series, opt: torch.optim.Optimizer) -> tup
              f"torch raises at scheduler.step() number {step_no}: {series.crash}. The values after that are null. "
              "For OneCycleLR set total_steps to epochs * steps_per_epoch and step it per batch.")
     lr = series.lr
+    if np.isinf(lr).any():
+        warn("lr-overflow", "The learning rate overflows to infinity (shown as null): a factor above 1 compounds.")
     finite = lr[np.isfinite(lr)]
     if finite.size and finite.min() < 0:
         warn("negative-lr", "The learning rate becomes negative: torch optimizers reject negative lrs at build "

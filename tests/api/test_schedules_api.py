@@ -65,6 +65,24 @@ def test_preview_contract_and_values_equal_torch(client: TestClient) -> None:
     assert data["groups"][0]["momentum"] == [0.9] * 80
 
 
+def test_fast_json_encoder_writes_what_json_dumps_writes() -> None:
+    import json
+
+    from app.inspect import schedules as S
+
+    for step in ("epoch", "batch"):
+        b = body(step=step, scheduler={"type": "OneCycleLR", "args": {"max_lr": 0.1, "total_steps": 30}})
+        result = S.preview(S.parse_request(b))  # per epoch: runs of equal values; OneCycle past its end: nulls
+        assert S.dumps(result.to_dict("raw")) == json.dumps(result.to_dict("json"), separators=(",", ":"))
+
+
+def test_overflowing_lr_is_null_not_a_500(client: TestClient) -> None:
+    r = client.post("/api/schedules/preview", json=body(scheduler={"type": "ExponentialLR", "args": {"gamma": 1e100}}))
+    assert r.status_code == 200
+    lr = r.json()["groups"][0]["lr"]
+    assert lr[0] == 0.1 and lr[-1] is None
+
+
 def test_b64_encoding_is_the_same_float64_values(client: TestClient) -> None:
     plain = client.post("/api/schedules/preview", json=body()).json()
     packed = client.post("/api/schedules/preview", json=body(encoding="b64")).json()
