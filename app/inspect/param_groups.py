@@ -145,6 +145,11 @@ def _matches(pattern: str, name: str, classes: list[str]) -> bool:
     return fnmatchcase(name, pattern) or any(fnmatchcase(c, pattern) for c in classes)
 
 
+def _numel(param: torch.Tensor) -> int:
+    # An uninitialized lazy parameter has no shape yet: it counts 0 until the first forward.
+    return 0 if isinstance(param, nn.parameter.UninitializedParameter) else param.numel()
+
+
 def resolve(model: nn.Module, rules: list[GroupRule]) -> Membership:
     """Assign every parameter (``named_parameters()``, tied ones once) to the first rule that matches."""
     members: dict[str, list[tuple[str, int]]] = {r.name: [] for r in rules}
@@ -154,9 +159,9 @@ def resolve(model: nn.Module, rules: list[GroupRule]) -> Membership:
         classes = _owner_classes(model, name)
         hits = [r.name for r in rules if any(_matches(p, name, classes) for p in r.patterns)]
         if not hits:
-            default.append((name, param.numel()))
+            default.append((name, _numel(param)))
             continue
-        members[hits[0]].append((name, param.numel()))
+        members[hits[0]].append((name, _numel(param)))
         if len(hits) > 1:
             doubles.append(DoubleMatch(param=name, groups=tuple(hits)))
     groups = [

@@ -9,7 +9,7 @@ from torch import nn
 from app.examples import TwoLayerNet
 from app.inspect import param_groups as pg
 from app.inspect.errors import InvalidRequest
-from tests.fixtures.models import PartlyFrozen, TiedEmbeddingLM
+from tests.fixtures.models import LazyNet, PartlyFrozen, TiedEmbeddingLM
 
 
 class NormedMLP(nn.Module):
@@ -114,3 +114,10 @@ def test_membership_json() -> None:
         "count": 2, "numel": 10 * 20 + 20, "default": False,
     }
     assert d["groups"][1]["default"] is True
+
+
+def test_lazy_parameters_are_grouped_with_zero_elements() -> None:
+    model = LazyNet()
+    m = pg.resolve(model, rules([{"match": ["*.bias"]}]))
+    assert sum(g.count for g in m.groups) == len(list(model.parameters()))
+    assert all(g.numel >= 0 for g in m.groups)
