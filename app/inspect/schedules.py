@@ -600,8 +600,6 @@ def _semantic_checks(spec: SchedulerSpec) -> None:
             )
     if spec.type == "OneCycleLR" and "pct_start" in a:
         a["pct_start"] = float(a["pct_start"])  # torch insists on a float instance
-    if spec.type == "CyclicLR" and a.get("mode") == "exp_range" and "gamma" not in a:
-        pass  # gamma=1.0 default: exp_range then equals triangular; torch allows it
 
 
 def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_overrides: Sequence[dict[str, Any]] | None = None) -> PreviewSpec:
