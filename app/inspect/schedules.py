@@ -461,9 +461,14 @@ def _check_range(info: ArgInfo, value: float, where: str) -> None:
         raise _bad(where, f"must be {op} {hi:g}, got {value:g}")
 
 
+MAX_INT = 10**9  # step counts beyond this are typos, and overflow numpy's int64 arithmetic
+
+
 def _as_int(v: Any, where: str) -> int:
     if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, float) and v.is_integer())):
         raise _bad(where, f"must be an integer, got {v!r}")
+    if abs(v) > MAX_INT:
+        raise _bad(where, f"{v:g} is too large (the limit is {MAX_INT:g})")
     return int(v)
 
 
@@ -552,7 +557,7 @@ def parse_scheduler(raw: Any, where: str, n_groups: int, depth: int = 0) -> Sche
     if not isinstance(raw, dict):
         raise _bad(where, 'must be an object like {"type": "StepLR", "args": {...}}')
     typ = raw.get("type")
-    if typ not in SCHEDULERS:
+    if not isinstance(typ, str) or typ not in SCHEDULERS:
         known = ", ".join(SCHEDULERS)
         raise _bad(f"{where}.type", f"unknown scheduler {typ!r}; known: {known}")
     info = SCHEDULERS[typ]
@@ -610,7 +615,7 @@ def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_
     if not isinstance(opt_raw, dict):
         raise _bad("optimizer", 'must be an object like {"type": "SGD", "lr": 0.1}')
     otype = opt_raw.get("type", "SGD")
-    if otype not in OPTIMIZERS:
+    if not isinstance(otype, str) or otype not in OPTIMIZERS:
         raise _bad("optimizer.type", f"unknown optimizer {otype!r}; known: {', '.join(OPTIMIZERS)}")
     oinfo = OPTIMIZERS[otype]
     opt_args = _parse_options(oinfo, {k: v for k, v in opt_raw.items() if k != "type"}, "optimizer")
@@ -644,7 +649,7 @@ def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_
     if epochs * spe > MAX_STEPS:
         raise _bad("epochs", f"epochs * steps_per_epoch = {epochs * spe} is over the limit of {MAX_STEPS} steps")
     step_raw = body.get("step", "epoch")
-    if step_raw not in {m.value for m in StepMode}:
+    if not isinstance(step_raw, str) or step_raw not in {m.value for m in StepMode}:
         raise _bad("step", f'must be "epoch" or "batch", got {step_raw!r}')
     if "scheduler" not in body:
         raise _bad("scheduler", 'is required, e.g. {"type": "StepLR", "args": {"step_size": 10}}')

@@ -182,6 +182,33 @@ def test_bad_input_is_422_with_field(client: TestClient, over: dict[str, Any], f
     assert client.get("/api/schedulers").status_code == 200  # still serving
 
 
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"step": ["epoch"]},
+        {"epochs": 1e308},
+        {"scheduler": {"type": "StepLR", "args": {"step_size": 1e308}}},
+        {"scheduler": {"type": ["StepLR"]}},
+        {"scheduler": {"type": "StepLR", "args": [1, 2]}},
+        {"scheduler": {"type": "SequentialLR", "args": {"milestones": [2], "schedulers": [{"type": "StepLR"}, 3]}}},
+        {"groups": [{}, None]},
+        {"optimizer": {"type": "Adam", "betas": [2, "x"]}},
+        {"metrics": "1 2 zwei", "scheduler": {"type": "ReduceLROnPlateau"}},
+        {"metric_shape": ["plateau"], "scheduler": {"type": "ReduceLROnPlateau"}},
+        {"scheduler": {"type": "LambdaLR", "args": {"lr_lambda": 12}}},
+        {"scheduler": {"type": "LambdaLR", "args": {"lr_lambda": {"x": 1}}}},
+        {"max_points": "many"},
+        {"overlay_batch_mistake": "yes"},
+    ],
+)
+def test_hostile_values_are_4xx_never_500(client: TestClient, over: dict[str, Any]) -> None:
+    for url in ("/api/schedules/preview", "/api/schedules/snippet", "/api/schedules/csv"):
+        r = client.post(url, json=body(**over))
+        assert r.status_code < 500, (url, r.text)
+        if r.status_code != 200:
+            assert r.status_code == 422 and r.json()["detail"]
+
+
 def test_malformed_json_and_unknown_model(client: TestClient) -> None:
     r = client.post("/api/schedules/preview", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "detail" in r.json()
