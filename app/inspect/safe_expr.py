@@ -123,10 +123,25 @@ def parse(text: str) -> Expr:
         raise SafeExprError(f"syntax error: {err.msg}", position=offset + lead) from None
     count = sum(1 for _ in ast.walk(tree))
     _shift(tree, lead)
+    body = _unwrap_lambda(tree.body)
     if count > MAX_NODES:
         raise SafeExprError(f"the expression has {count} parts; the limit is {MAX_NODES}")
-    _check(tree.body)
-    return Expr(text=text, tree=tree.body)
+    _check(body)
+    return Expr(text=text, tree=body)
+
+
+def _unwrap_lambda(node: ast.expr) -> ast.expr:
+    """Accept what people paste from their code: ``lambda epoch: 0.95 ** epoch`` (any one argument name)."""
+    if not isinstance(node, ast.Lambda):
+        return node
+    a = node.args
+    if a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg or a.defaults or len(a.args) != 1:
+        raise SafeExprError("a lambda must take exactly one argument, the epoch", position=_col(node))
+    name = a.args[0].arg
+    for sub in ast.walk(node.body):
+        if isinstance(sub, ast.Name) and sub.id == name:
+            sub.id = VARIABLE  # the argument shadows constants such as e, as in Python
+    return node.body
 
 
 def _shift(tree: ast.AST, lead: int) -> None:

@@ -84,7 +84,9 @@ def test_never_uses_eval_exec_or_compile(monkeypatch: pytest.MonkeyPatch) -> Non
         ("min(1)", "min() takes at least 2", 1),
         ("max(x=1, y=2)", "keyword arguments are not allowed", None),
         ("cos", "did you mean to call it", 1),
-        ("lambda: 1", "Lambda is not allowed", 1),
+        ("lambda: 1", "exactly one argument", 1),
+        ("lambda a, b: a", "exactly one argument", 1),
+        ("lambda epoch: lambda x: x", "Lambda is not allowed", 15),
         ("", "empty", None),
     ],
 )
@@ -96,6 +98,13 @@ def test_rejects_with_precise_message(text: str, fragment: str, position: int | 
         assert info.value.position == position
         assert f"column {position}" in info.value.message
     assert info.value.status == 422
+
+
+def test_a_pasted_python_lambda_is_accepted() -> None:
+    assert evaluate(parse("lambda epoch: 0.95 ** epoch"), 3) == 0.95**3
+    # any argument name; it shadows the constant e as it would in Python
+    assert evaluate(parse("lambda e: min(1.0, (e + 1) / 10)"), 4) == 0.5
+    assert parse("lambda step: cos(step)").to_python() == "math.cos(epoch)"
 
 
 def test_position_counts_leading_spaces() -> None:
