@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.routers import checkpoints, models
+from app.web.routers import checkpoints, models, schedules
 
 ROUTERS: list[APIRouter] = [
     models.router,
+    schedules.router,
     checkpoints.router,
 ]
