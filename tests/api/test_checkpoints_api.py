@@ -38,7 +38,8 @@ def served(zoo: dict[str, Path], make_client: MakeClient, tmp_path: Path) -> Tes
 
 
 def test_list_opens_startup_files_and_records_refusals(served: TestClient, zoo: dict[str, Path]) -> None:
-    body = served.get("/api/checkpoints").json()
+    assert [c["id"] for c in served.get("/api/checkpoints").json()] == ["training-ckpt", "two_layer-safetensors"]
+    body = served.get("/api/checkpoints/overview").json()
     assert [c["id"] for c in body["checkpoints"]] == ["training-ckpt", "two_layer-safetensors"]
     refused = {Path(f["path"]).name: f for f in body["failures"]}
     assert set(refused) == {"whole_model.pt", "malicious.pth"}
@@ -243,7 +244,7 @@ def test_trust_pickle_only_for_that_exact_file(make_client: MakeClient, zoo: dic
             trust_pickle=[zoo["whole_model"]],
         )
     )
-    body = client.get("/api/checkpoints").json()
+    body = client.get("/api/checkpoints/overview").json()
     assert [c["id"] for c in body["checkpoints"]] == ["whole_model-pt"]
     assert body["checkpoints"][0]["trusted"]
     assert "posix.system" in body["failures"][0]["detail"]

@@ -1,7 +1,8 @@
 """Checkpoints: list, open (upload or --data-dir), inspect, histogram, compare with / load into a model, diff.
 
 HTTP contract (JSON, errors are ``{"detail": ...}`` with a 4xx status):
-- ``GET  /api/checkpoints``                       opened checkpoints, startup failures, data-dir files
+- ``GET  /api/checkpoints``                       the opened checkpoints (a list)
+- ``GET  /api/checkpoints/overview``              opened checkpoints, startup failures, data-dir files
 - ``POST /api/checkpoints/upload?filename=``      the file as the body (or multipart ``file``); over ``max_upload_mb`` is a 413
 - ``POST /api/checkpoints/open``                  ``{"path": "rel/to/data_dir.pth"}``; nothing outside --data-dir
 - ``GET  /api/checkpoints/{cid}``                 ``{"id", "name", "format", "tensors": [{"key", "shape", "dtype", "bytes"}], "other", "optimizer"}``
@@ -98,8 +99,15 @@ def checkpoints_index(store: CheckpointStore, settings: Settings) -> dict[str, A
 
 
 @router.get("/api/checkpoints")
-def list_checkpoints(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    """Opened checkpoints, files that failed to open at startup, and files under --data-dir."""
+def list_checkpoints(store: StoreDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    """The opened checkpoints, in the order they were opened (like ``/api/models``)."""
+    checkpoints: list[dict[str, Any]] = checkpoints_index(store, settings)["checkpoints"]
+    return checkpoints
+
+
+@router.get("/api/checkpoints/overview")
+def checkpoints_overview(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """What the /checkpoints page shows: opened checkpoints, startup refusals, files under --data-dir."""
     return checkpoints_index(store, settings)
 
 
