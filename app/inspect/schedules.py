@@ -1536,9 +1536,15 @@ def _teach(spec: PreviewSpec, series: Series, opt: torch.optim.Optimizer) -> tup
         for m in ms:
             if 0 < m < lr.shape[1]:
                 before, after = lr[:, m - 1], lr[:, m]
-                rel = np.abs(after - before) / np.maximum(np.abs(before), 1e-300)
+                jump = np.abs(after - before)
+                rel = jump / np.maximum(np.abs(before), 1e-300)
                 if np.isnan(rel).all():
                     continue  # torch raised before this milestone
+                # A warm-up that hands over at its own pace (LinearLR reaching the base lr exactly
+                # at the milestone) is no jump: compare with the steps on either side.
+                neighbours = [np.abs(lr[:, k + 1] - lr[:, k]) for k in (m - 2, m) if 0 <= k and k + 1 < lr.shape[1]]
+                usual = np.nanmax(np.stack(neighbours), axis=0) if neighbours else np.zeros_like(jump)
+                rel = np.where(jump > 2 * usual + 1e-15, rel, 0.0)
                 if np.nanmax(rel) > 0.05:
                     i = int(np.nanargmax(rel))
                     warn("sequential-jump",

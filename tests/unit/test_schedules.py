@@ -541,3 +541,16 @@ def test_domain_imports_no_web_framework() -> None:
         src = inspect.getsource(sys.modules[mod])
         for banned in ("fastapi", "starlette", "jinja2"):
             assert f"import {banned}" not in src and f"from {banned}" not in src
+
+
+def test_warmup_that_hands_over_at_its_own_pace_is_not_a_jump() -> None:
+    # LinearLR 0.1 -> 1 over 5 epochs then cosine: the step at the milestone is the warm-up's own step size
+    sched = {"type": "SequentialLR", "args": {"milestones": [5], "schedulers": [
+        {"type": "LinearLR", "args": {"start_factor": 0.1, "total_iters": 5}},
+        {"type": "CosineAnnealingLR", "args": {"T_max": 45}}]}}
+    result = S.preview(S.parse_request(request(sched, epochs=50, spe=1, groups=[{}])))
+    assert "sequential-jump" not in result.warning_codes
+    # the same warm-up cut short at epoch 3 jumps from 0.064 to 0.1: that is warned
+    sched["args"]["milestones"] = [3]
+    result = S.preview(S.parse_request(request(sched, epochs=50, spe=1, groups=[{}])))
+    assert "sequential-jump" in result.warning_codes
