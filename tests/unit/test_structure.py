@@ -139,7 +139,7 @@ def test_parameter_and_buffer_tables_follow_torch_order_and_fields() -> None:
     prow = structure.parameters_table(model2)
     assert [r["name"] for r in prow] == [n for n, _ in model2.named_parameters(remove_duplicate=False)]
     for r, (_, p) in zip(prow, model2.named_parameters(), strict=True):
-        assert r["shape"] == list(p.shape)
+        assert list(r["shape"]) == list(p.shape)
         assert r["requires_grad"] == p.requires_grad
         assert r["numel"] == p.numel()
         assert r["bytes"] == p.numel() * p.element_size()
