@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.routers import models
+from app.web.routers import initlab, models, weights
 
 ROUTERS: list[APIRouter] = [
     models.router,
+    weights.router,
+    initlab.router,
 ]
