@@ -120,8 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
     if importlib.util.find_spec("app.cli_inspect") is not None:
-        from app import cli_inspect
-
+        cli_inspect = importlib.import_module("app.cli_inspect")
         cli_inspect.add_parser(sub)
     return parser
 

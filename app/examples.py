@@ -185,8 +185,10 @@ class TinyTransformerLM(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         t = idx.shape[1]
         x = self.tok_emb(idx) + self.pos_emb[:t]
-        x = self.blocks(x, mask=self.causal_mask[:t, :t], is_causal=True)
-        return self.lm_head(self.norm(x))
+        mask: torch.Tensor = self.causal_mask  # type: ignore[assignment]  # a registered buffer
+        x = self.blocks(x, mask=mask[:t, :t], is_causal=True)
+        out: torch.Tensor = self.lm_head(self.norm(x))
+        return out
 
 
 # What ``torchscope serve`` with no SPEC serves, in this order: (name, spec).

@@ -165,8 +165,8 @@ def build(spec: ModelSpec, *, meta: bool = False) -> nn.Module:
 
 def is_meta(module: nn.Module) -> bool:
     """True when the module's tensors live on the meta device (shapes only)."""
-    for tensor in module.parameters():
-        return tensor.is_meta
-    for tensor in module.buffers():
-        return tensor.is_meta
+    for param in module.parameters():
+        return param.is_meta
+    for buffer in module.buffers():
+        return buffer.is_meta
     return False

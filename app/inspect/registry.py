@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from app.inspect.errors import NotFound
+
+T = TypeVar("T")
 
 
 def _named_tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
@@ -35,6 +38,11 @@ class LoadedModel:
     meta: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    # Structure views (counts, tree, tables) memoised until the next changed().
+    # Only this server touches the served module and it never runs forward(), so
+    # its structure changes only through our own actions, which call changed().
+    version: int = 0
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def class_name(self) -> str:
@@ -43,6 +51,20 @@ class LoadedModel:
     @property
     def modified(self) -> bool:
         return self.original is not None
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per structure version (call under ``lock``)."""
+        with self.lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            value: T = self._memo[key]
+            return value
+
+    def changed(self) -> None:
+        """Call after anything that may change parameters/buffers (objects, shapes, dtypes, flags)."""
+        with self.lock:
+            self.version += 1
+            self._memo.clear()
 
     def ensure_original(self) -> None:
         """Keep a bit-exact copy of the current weights; call before any change."""
@@ -67,6 +89,7 @@ class LoadedModel:
                     tensor.copy_(saved)
                 else:  # something replaced the tensor (e.g. a non-strict load): put it back
                     tensor.data = saved.clone()
+            self.changed()
             return len(self.original)
 
 

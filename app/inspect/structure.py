@@ -9,25 +9,61 @@ flagged. Nothing here changes the model.
 
 from __future__ import annotations
 
+import functools
+import gc
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, ParamSpec, TypedDict, TypeVar
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from app.inspect.errors import InvalidRequest, NotFound
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def paused_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with the cyclic GC paused.
+
+    These views allocate one small dict per module; on a 20,000-module model the
+    allocations trigger full collections that re-scan every module object and
+    cost more than the work itself (measured: 3-4x). Nothing here makes cycles.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return wrapper
 
 
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float32`` -> ``"float32"``."""
-    return str(dtype).removeprefix("torch.")
+    return _DTYPE_NAMES.get(dtype) or str(dtype).removeprefix("torch.")
+
+
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+_LAZY_TYPES: dict[type, bool] = {}
 
 
 def is_uninitialized(t: torch.Tensor) -> bool:
     """Lazy modules hold placeholders until their first forward."""
-    return isinstance(t, UninitializedParameter | UninitializedBuffer)
+    # Cached per type: isinstance on Parameter subclasses goes through a slow metaclass hook.
+    cls = type(t)
+    lazy = _LAZY_TYPES.get(cls)
+    if lazy is None:
+        lazy = _LAZY_TYPES[cls] = issubclass(cls, UninitializedTensorMixin)
+    return lazy
 
 
 def numel(t: torch.Tensor) -> int:
@@ -40,6 +76,156 @@ def nbytes(t: torch.Tensor) -> int:
 
 def shape_of(t: torch.Tensor) -> list[int] | None:
     return None if is_uninitialized(t) else list(t.shape)
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    """One occurrence of a module in the tree (a shared module has several)."""
+
+    path: str
+    name: str
+    module: nn.Module
+    depth: int
+    children: list[_Entry]
+    params_own: int = 0
+    buffers_own: int = 0
+    params_total: int = 0
+    buffers_total: int = 0
+
+
+class Walk:
+    """One pass over ``_modules``, in the order of ``named_modules(remove_duplicate=False)``.
+
+    Everything the structure views need comes from this single walk (torch's own
+    ``named_*`` generators each re-walk the tree; on 20,000 modules that costs
+    ~25 ms apiece). ``params``/``buffers`` list every (name, tensor, owner) in the
+    order ``named_parameters(remove_duplicate=False)`` / ``named_buffers(...)`` give.
+    """
+
+    __slots__ = ("buffers", "by_path", "non_persistent", "params", "paths_of", "root")
+
+    def __init__(self, model: nn.Module) -> None:
+        self.by_path: dict[str, _Entry] = {}
+        self.paths_of: dict[int, list[str]] = {}
+        self.params: list[tuple[str, torch.Tensor]] = []
+        self.buffers: list[tuple[str, torch.Tensor]] = []
+        self.non_persistent: set[str] = set()
+        on_stack: set[int] = set()
+        by_path, paths_of, params, buffers = self.by_path, self.paths_of, self.params, self.buffers
+        non_persistent = self.non_persistent
+        lazy_types = _LAZY_TYPES
+        entry_cls = _Entry
+
+        def size(t: torch.Tensor) -> int:
+            cls = type(t)
+            lazy = lazy_types.get(cls)
+            if lazy is None:
+                lazy = is_uninitialized(t)
+            return 0 if lazy else t.numel()
+
+        # Hot loop (one call per module occurrence): locals only, no per-module sets.
+        # A tensor registered twice in one module is handled by _duplicate_correction.
+        def visit(module: nn.Module, path: str, name: str, depth: int) -> _Entry:
+            key = id(module)
+            seen_paths = paths_of.get(key)
+            if seen_paths is None:
+                paths_of[key] = [path]
+            else:
+                seen_paths.append(path)
+            entry = entry_cls(path, name, module, depth, [])
+            by_path[path] = entry
+            prefix = path + "." if path else ""
+            p_own = b_own = 0
+            for pname, p in module._parameters.items():
+                if p is not None:
+                    params.append((prefix + pname, p))
+                    p_own += size(p)
+            if module._buffers:
+                np_set = module._non_persistent_buffers_set
+                for bname, b in module._buffers.items():
+                    if b is not None:
+                        buffers.append((prefix + bname, b))
+                        if bname in np_set:
+                            non_persistent.add(prefix + bname)
+                        b_own += size(b)
+            children = module._modules
+            if children:
+                on_stack.add(key)
+                kids = entry.children
+                for child_name, child in children.items():
+                    if child is None or id(child) in on_stack:  # None placeholders; guard against cycles
+                        continue
+                    c = visit(child, prefix + child_name, child_name, depth + 1)
+                    kids.append(c)
+                    p_own_total = c.params_total
+                    b_own_total = c.buffers_total
+                    entry.params_total += p_own_total
+                    entry.buffers_total += b_own_total
+                on_stack.discard(key)
+            entry.params_own = p_own
+            entry.buffers_own = b_own
+            entry.params_total += p_own
+            entry.buffers_total += b_own
+            return entry
+
+        self.root = visit(model, "", "", 0)
+        for table, attr in ((self.params, "params_total"), (self.buffers, "buffers_total")):
+            for path, n in _duplicate_correction(table).items():
+                entry = self.by_path.get(path)
+                if entry is not None:
+                    setattr(entry, attr, getattr(entry, attr) - n)
+
+    def distinct(self, table: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+        """First name of each distinct tensor, as ``named_parameters()`` (remove_duplicate=True) gives."""
+        seen: set[int] = set()
+        out = []
+        for name, t in table:
+            if id(t) not in seen:
+                seen.add(id(t))
+                out.append((name, t))
+        return out
+
+    def module_count(self) -> int:
+        """``len(list(named_modules()))``: each module object once."""
+        return len(self.paths_of)
+
+
+def _prefixes(module_path: str) -> list[str]:
+    """``"a.b"`` -> ``["", "a", "a.b"]``: every tree node that contains that module."""
+    if not module_path:
+        return [""]
+    parts = module_path.split(".")
+    return ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]
+
+
+def _duplicate_correction(named: list[tuple[str, torch.Tensor]]) -> dict[str, int]:
+    """Elements to subtract per node so that a tensor seen at several names counts once there."""
+    correction: dict[str, int] = defaultdict(int)
+    if len({id(t) for _, t in named}) == len(named):  # the common case: nothing shared
+        return correction
+    occurrences: dict[int, list[str]] = {}
+    sizes: dict[int, int] = {}
+    dup = False
+    for name, t in named:
+        key = id(t)
+        where = occurrences.get(key)
+        if where is None:
+            occurrences[key] = [name.rpartition(".")[0]]
+        else:
+            where.append(name.rpartition(".")[0])
+            sizes[key] = numel(t)
+            dup = True
+    if not dup:
+        return correction
+    for key, size in sizes.items():
+        counts: dict[str, int] = defaultdict(int)
+        for mp in occurrences[key]:
+            for prefix in _prefixes(mp):
+                counts[prefix] += 1
+        for prefix, c in counts.items():
+            if c > 1:
+                correction[prefix] += (c - 1) * size
+    return correction
 
 
 # --------------------------------------------------------------------------- summary
@@ -78,49 +264,44 @@ class Summary(TypedDict):
     training: bool
 
 
-def _non_persistent_names(model: nn.Module) -> set[str]:
-    """Full names of buffers registered with ``persistent=False``."""
-    names: set[str] = set()
-    for path, module in model.named_modules(remove_duplicate=False):
-        for b in module._non_persistent_buffers_set:
-            names.add(f"{path}.{b}" if path else b)
-    return names
-
-
-def buffer_persistence(model: nn.Module) -> dict[int, bool]:
-    """id(buffer) -> persistent; a tensor registered persistent anywhere is saved."""
-    non_persistent = _non_persistent_names(model)
+def buffer_persistence(walk: Walk) -> dict[int, bool]:
+    """id(buffer) -> persistent; a tensor registered persistent under any name is saved."""
     out: dict[int, bool] = {}
-    for name, buf in model.named_buffers(remove_duplicate=False):
-        out[id(buf)] = out.get(id(buf), False) or name not in non_persistent
+    for name, buf in walk.buffers:
+        out[id(buf)] = out.get(id(buf), False) or name not in walk.non_persistent
     return out
 
 
-def summary(model: nn.Module, *, model_id: str = "", name: str = "") -> dict[str, Any]:
+@paused_gc
+def summary(model: nn.Module, *, model_id: str = "", name: str = "", walk: Walk | None = None) -> dict[str, Any]:
     """Totals for the summary cards and ``GET /api/models/{id}``."""
+    walk = walk or Walk(model)
     p_total = p_train = p_tensors = p_bytes = 0
     dtypes: dict[str, int] = defaultdict(int)
     dtype_bytes: dict[str, int] = defaultdict(int)
     devices: set[str] = set()
     uninitialized: list[str] = []
     meta = False
-    for pname, p in model.named_parameters():  # de-duplicated, like parameters()
-        n = numel(p)
-        if is_uninitialized(p):
+    for pname, p in walk.distinct(walk.params):  # as parameters(): each tensor once
+        lazy = is_uninitialized(p)
+        n = 0 if lazy else p.numel()
+        size = 0 if lazy else n * p.element_size()
+        if lazy:
             uninitialized.append(pname)
         p_total += n
         p_tensors += 1
-        p_bytes += nbytes(p)
+        p_bytes += size
         if p.requires_grad:
             p_train += n
-        dtypes[dtype_name(p.dtype)] += n
-        dtype_bytes[dtype_name(p.dtype)] += nbytes(p)
+        dt = dtype_name(p.dtype)
+        dtypes[dt] += n
+        dtype_bytes[dt] += size
         devices.add(str(p.device))
         meta = meta or p.is_meta
-    persistence = buffer_persistence(model)
+    persistence = buffer_persistence(walk)
     b_total = b_pers = b_tensors = b_bytes = 0
     buffer_dtypes: dict[str, int] = defaultdict(int)
-    for _bname, b in model.named_buffers():
+    for _bname, b in walk.distinct(walk.buffers):
         n = numel(b)
         b_total += n
         b_tensors += 1
@@ -134,8 +315,8 @@ def summary(model: nn.Module, *, model_id: str = "", name: str = "") -> dict[str
         "id": model_id,
         "name": name,
         "class": type(model).__name__,
-        "modules": sum(1 for _ in model.named_modules()),
-        "children": sum(1 for _ in model.named_children()),
+        "modules": walk.module_count(),
+        "children": len({id(c.module) for c in walk.root.children}),  # children() de-duplicates
         "parameters": {
             "total": p_total,
             "trainable": p_train,
@@ -163,103 +344,14 @@ def summary(model: nn.Module, *, model_id: str = "", name: str = "") -> dict[str
 # --------------------------------------------------------------------------- tree
 
 
-@dataclass(eq=False)
-class _Entry:
-    """One occurrence of a module in the tree (a shared module has several)."""
-
-    path: str
-    name: str
-    module: nn.Module
-    depth: int
-    children: list[_Entry]
-    params_own: int
-    buffers_own: int
-    params_total: int
-    buffers_total: int
-
-
-def _prefixes(module_path: str) -> list[str]:
-    """``"a.b"`` -> ``["", "a", "a.b"]``: every tree node that contains that module."""
-    if not module_path:
-        return [""]
-    parts = module_path.split(".")
-    return ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]
-
-
-def _duplicate_correction(named: list[tuple[str, torch.Tensor]]) -> dict[str, int]:
-    """Elements to subtract per node so a tensor seen at several names counts once there."""
-    occurrences: dict[int, list[str]] = defaultdict(list)
-    sizes: dict[int, int] = {}
-    for name, t in named:
-        occurrences[id(t)].append(name.rpartition(".")[0])
-        sizes[id(t)] = numel(t)
-    correction: dict[str, int] = defaultdict(int)
-    for key, module_paths in occurrences.items():
-        if len(module_paths) < 2:
-            continue
-        counts: dict[str, int] = defaultdict(int)
-        for mp in module_paths:
-            for prefix in _prefixes(mp):
-                counts[prefix] += 1
-        for prefix, c in counts.items():
-            if c > 1:
-                correction[prefix] += (c - 1) * sizes[key]
-    return correction
-
-
 class ModuleIndex:
-    """Every module occurrence reachable by ``named_children()``, with subtree totals.
+    """The tree view over a Walk: nodes as JSON-ready dicts, to any depth."""
 
-    Built in one pass; tied tensors and shared modules are corrected so that each
-    node's ``params_total`` equals ``sum(p.numel() for p in node.parameters())``.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.by_path: dict[str, _Entry] = {}
-        self.paths_of: dict[int, list[str]] = defaultdict(list)
-        own_cache: dict[int, tuple[int, int]] = {}
-        on_stack: set[int] = set()
-
-        def visit(module: nn.Module, path: str, name: str, depth: int) -> _Entry:
-            key = id(module)
-            self.paths_of[key].append(path)
-            own = own_cache.get(key)
-            if own is None:
-                seen: set[int] = set()
-                p_own = b_own = 0
-                for p in module._parameters.values():
-                    if p is not None and id(p) not in seen:
-                        seen.add(id(p))
-                        p_own += numel(p)
-                for b in module._buffers.values():
-                    if b is not None and id(b) not in seen:
-                        seen.add(id(b))
-                        b_own += numel(b)
-                own = own_cache[key] = (p_own, b_own)
-            entry = _Entry(path, name, module, depth, [], own[0], own[1], own[0], own[1])
-            self.by_path[path] = entry
-            on_stack.add(key)
-            for child_name, child in module._modules.items():
-                if child is None or id(child) in on_stack:  # None placeholders; guard against cycles
-                    continue
-                child_path = f"{path}.{child_name}" if path else child_name
-                c = visit(child, child_path, child_name, depth + 1)
-                entry.children.append(c)
-                entry.params_total += c.params_total
-                entry.buffers_total += c.buffers_total
-            on_stack.discard(key)
-            return entry
-
-        self.root = visit(model, "", "", 0)
-        p_fix = _duplicate_correction(list(model.named_parameters(remove_duplicate=False)))
-        b_fix = _duplicate_correction(list(model.named_buffers(remove_duplicate=False)))
-        for path, n in p_fix.items():
-            if path in self.by_path:
-                self.by_path[path].params_total -= n
-        for path, n in b_fix.items():
-            if path in self.by_path:
-                self.by_path[path].buffers_total -= n
+    def __init__(self, model: nn.Module, walk: Walk | None = None) -> None:
+        self.walk = walk or Walk(model)
+        self.by_path = self.walk.by_path
+        self.paths_of = self.walk.paths_of
+        self.root = self.walk.root
 
     def node(self, entry: _Entry, depth: int | None) -> dict[str, Any]:
         module = entry.module
@@ -291,22 +383,49 @@ class ModuleIndex:
         return node
 
 
-def tree(model: nn.Module, path: str = "", depth: int | None = None) -> dict[str, Any]:
-    """The module tree nested by ``named_children()``; ``depth`` limits how deep children are included.
+@paused_gc
+def tree(
+    model: nn.Module,
+    path: str = "",
+    depth: int | None = None,
+    max_nodes: int | None = None,
+    index: ModuleIndex | None = None,
+) -> dict[str, Any]:
+    """The module tree nested by ``named_children()`` (shared modules at every path).
 
-    ``children`` is a list when loaded, ``None`` when cut off by ``depth`` (the
-    node's ``child_count`` still says how many there are).
+    ``depth`` limits how many levels of children are included; ``max_nodes``
+    stops adding whole levels once the answer would exceed that many nodes (the
+    page asks for a bounded first view, then loads subtrees lazily). ``children``
+    is a list when loaded, ``None`` when cut off (``child_count`` still tells).
     """
     if depth is not None and depth < 0:
         raise InvalidRequest("depth must be >= 0", field="depth")
-    index = ModuleIndex(model)
+    if max_nodes is not None and max_nodes < 1:
+        raise InvalidRequest("max_nodes must be >= 1", field="max_nodes")
+    index = index or ModuleIndex(model)
     entry = index.by_path.get(path)
     if entry is None:
         raise NotFound(f"no module at path {path!r}", path=path)
+    if max_nodes is not None:
+        # Whole levels only, breadth first, so the first view is balanced.
+        levels = 0
+        count = 1
+        frontier = [entry]
+        while frontier and (depth is None or levels < depth):
+            nxt = [c for e in frontier for c in e.children]
+            if not nxt or count + len(nxt) > max_nodes:
+                break
+            count += len(nxt)
+            levels += 1
+            frontier = nxt
+        depth = levels
     return index.node(entry, depth)
 
 
-def search_tree(model: nn.Module, query: str, limit: int = 500) -> dict[str, Any]:
+@paused_gc
+def search_tree(
+    model: nn.Module, query: str, limit: int = 500, index: ModuleIndex | None = None
+) -> dict[str, Any]:
     """Nodes whose path, name or class contains ``query`` (case-insensitive), with their ancestors.
 
     Returns ``{"tree": pruned tree, "matches": [paths], "truncated": bool}``.
@@ -314,7 +433,7 @@ def search_tree(model: nn.Module, query: str, limit: int = 500) -> dict[str, Any
     q = query.strip().lower()
     if not q:
         raise InvalidRequest("search query is empty", field="q")
-    index = ModuleIndex(model)
+    index = index or ModuleIndex(model)
     matches: list[str] = []
     truncated = False
     for path, entry in index.by_path.items():
@@ -337,20 +456,25 @@ def search_tree(model: nn.Module, query: str, limit: int = 500) -> dict[str, Any
     return {"query": query, "matches": matches, "truncated": truncated, "tree": prune(index.root)}
 
 
-def modules_flat(model: nn.Module) -> dict[str, Any]:
+@paused_gc
+def modules_flat(model: nn.Module, index: ModuleIndex | None = None) -> dict[str, Any]:
     """``named_modules()`` (each module once) next to ``children()``: the flat view."""
-    index = ModuleIndex(model)
+    index = index or ModuleIndex(model)
     rows = []
-    for path, module in model.named_modules():
-        entry = index.by_path[path]
+    seen: set[int] = set()
+    for path, entry in index.by_path.items():  # walk order == named_modules() order
+        key = id(entry.module)
+        if key in seen:
+            continue
+        seen.add(key)
         rows.append(
             {
                 "path": path,
-                "class": type(module).__name__,
+                "class": type(entry.module).__name__,
                 "depth": entry.depth,
                 "params_own": entry.params_own,
                 "params_total": entry.params_total,
-                "also_at": [p for p in index.paths_of[id(module)] if p != path],
+                "also_at": [p for p in index.paths_of[key] if p != path],
             }
         )
     return {
@@ -364,30 +488,32 @@ def modules_flat(model: nn.Module) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tables
 
 
-def _shared_names(named: list[tuple[str, torch.Tensor]]) -> dict[int, list[str]]:
+def _names_by_tensor(named: list[tuple[str, torch.Tensor]]) -> dict[int, list[str]]:
     names: dict[int, list[str]] = defaultdict(list)
     for n, t in named:
         names[id(t)].append(n)
     return names
 
 
-def parameters_table(model: nn.Module) -> list[dict[str, Any]]:
-    """One row per name of ``named_parameters(remove_duplicate=False)``."""
-    named = list(model.named_parameters(remove_duplicate=False))
-    names = _shared_names(named)
+@paused_gc
+def parameters_table(model: nn.Module, walk: Walk | None = None) -> list[dict[str, Any]]:
+    """One row per name of ``named_parameters(remove_duplicate=False)``, in that order."""
+    walk = walk or Walk(model)
+    names = _names_by_tensor(walk.params)
     rows = []
-    for n, p in named:
+    for n, p in walk.params:
         same = names[id(p)]
         lazy = is_uninitialized(p)
+        count = 0 if lazy else p.numel()
         rows.append(
             {
                 "name": n,
-                "shape": shape_of(p),
+                "shape": None if lazy else list(p.shape),
                 "dtype": dtype_name(p.dtype),
                 "device": str(p.device),
                 "requires_grad": p.requires_grad,
-                "numel": numel(p),
-                "bytes": nbytes(p),
+                "numel": count,
+                "bytes": 0 if lazy else count * p.element_size(),
                 "shared_with": [o for o in same if o != n] if len(same) > 1 else [],
                 "uninitialized": lazy,
             }
@@ -395,13 +521,13 @@ def parameters_table(model: nn.Module) -> list[dict[str, Any]]:
     return rows
 
 
-def buffers_table(model: nn.Module) -> list[dict[str, Any]]:
-    """One row per name of ``named_buffers(remove_duplicate=False)``."""
-    named = list(model.named_buffers(remove_duplicate=False))
-    names = _shared_names(named)
-    non_persistent = _non_persistent_names(model)
+@paused_gc
+def buffers_table(model: nn.Module, walk: Walk | None = None) -> list[dict[str, Any]]:
+    """One row per name of ``named_buffers(remove_duplicate=False)``, in that order."""
+    walk = walk or Walk(model)
+    names = _names_by_tensor(walk.buffers)
     rows = []
-    for n, b in named:
+    for n, b in walk.buffers:
         same = names[id(b)]
         rows.append(
             {
@@ -409,7 +535,7 @@ def buffers_table(model: nn.Module) -> list[dict[str, Any]]:
                 "shape": shape_of(b),
                 "dtype": dtype_name(b.dtype),
                 "device": str(b.device),
-                "persistent": n not in non_persistent,
+                "persistent": n not in walk.non_persistent,
                 "numel": numel(b),
                 "bytes": nbytes(b),
                 "shared_with": [o for o in same if o != n] if len(same) > 1 else [],

@@ -7,6 +7,7 @@
   const modelId = treeEl.dataset.model;
   const base = "/api/models/" + encodeURIComponent(modelId);
   const PAGE = 200;
+  const lintModules = new Set(JSON.parse(treeEl.dataset.lint || "[]"));
 
   // ------------------------------------------------------------------ tree
   function nodeLabel(n) {
@@ -19,6 +20,7 @@
       text: fmt(n.params_own) + " / " + fmt(n.params_total) }));
     if (n.buffers_total) label.append(" ", el("span", { class: "node-buf", title: "buffer elements in subtree", text: "buf " + fmt(n.buffers_total) }));
     if (n.shared) label.append(" ", el("span", { class: "badge shared", title: "the same module object is also at: " + n.shared_with.join(", "), text: "shared" }));
+    if (lintModules.has(n.path)) label.append(" ", el("a", { class: "badge warn", href: "#lint", title: "see the lint findings above", text: "lint" }));
     if (n.training === false) label.append(" ", el("span", { class: "badge", text: "eval" }));
     return label;
   }
@@ -34,12 +36,26 @@
     ul.hidden = true;
     li.append(ul);
     if (Array.isArray(n.children)) {
-      n.children.forEach(c => ul.append(renderNode(c, expanded)));
+      appendChildren(ul, n.children, expanded);
       li.dataset.loaded = "1";
       if (expanded && hasKids) setOpen(li, true);
     }
     toggle.addEventListener("click", () => onToggle(li));
     return li;
+  }
+
+  // Very wide nodes (thousands of children) render in pages of CHILD_PAGE.
+  const CHILD_PAGE = 500;
+  function appendChildren(ul, children, expanded, start) {
+    const from = start || 0;
+    children.slice(from, from + CHILD_PAGE).forEach(c => ul.append(renderNode(c, expanded)));
+    const left = children.length - from - CHILD_PAGE;
+    if (left > 0) {
+      const more = el("li", { class: "node more-children" });
+      more.append(el("button", { type: "button", class: "more", text: "Show " + Math.min(left, CHILD_PAGE) + " more of " + left + " remaining",
+        onclick: () => { more.remove(); appendChildren(ul, children, expanded, from + CHILD_PAGE); } }));
+      ul.append(more);
+    }
   }
 
   function setOpen(li, open) {
@@ -59,7 +75,7 @@
       try {
         const sub = await api(base + "/tree?depth=1&path=" + encodeURIComponent(li.dataset.path));
         const ul = li.querySelector(":scope > ul.children");
-        (sub.children || []).forEach(c => ul.append(renderNode(c, false)));
+        appendChildren(ul, sub.children || [], false);
         li.dataset.loaded = "1";
       } catch (err) {
         showError("tree-error", err);
@@ -74,10 +90,13 @@
   async function loadTree() {
     clearError("tree-error");
     treeEl.dataset.ready = "";
-    const root = await api(base + "/tree?depth=2");
+    const root = await api(base + "/tree?depth=2&max_nodes=400");
     treeEl.replaceChildren(el("ul", { class: "root" }, renderNode(root, false)));
     const rootLi = treeEl.querySelector("li.node");
-    if (root.child_count) setOpen(rootLi, true);
+    // The model's own children are always shown; a very wide root loads them now (first page rendered).
+    if (root.child_count) {
+      if (rootLi.dataset.loaded) setOpen(rootLi, true); else await onToggle(rootLi);
+    }
     treeEl.dataset.ready = "1";
   }
 
@@ -206,7 +225,7 @@
   document.getElementById("view-flat").addEventListener("click", () => showView("flat"));
   document.getElementById("expand-all").addEventListener("click", async () => {
     try {
-      const full = await api(base + "/tree?depth=50");
+      const full = await api(base + "/tree");
       treeEl.replaceChildren(el("ul", { class: "root" }, renderNode(full, true)));
     } catch (err) { showError("tree-error", err); }
   });

@@ -57,6 +57,9 @@ def test_lint_finding_is_shown_with_its_fix(page: Page, live_server: LiveServer)
     expect(finding).to_have_count(1)
     expect(finding).to_contain_text("plain_list.layers")
     expect(finding).to_contain_text("nn.ModuleList")
+    # the module holding the mistake is flagged in the tree too
+    expect(page.locator('li.node[data-path="plain_list"] > .node-label .badge.warn')).to_have_text("lint")
+    expect(page.locator('li.node[data-path="module_list"] > .node-label .badge.warn')).to_have_count(0)
     page.goto(f"{live_server.url}/models/tensorvsparameter")
     tensor = page.locator('.finding[data-kind="unregistered_tensor"]')
     expect(tensor).to_contain_text("with_tensor.scale")
@@ -94,3 +97,33 @@ def test_unknown_model_page_is_a_readable_404(page: Page, live_server: LiveServe
     assert response is not None and response.status == 404
     expect(page.locator(".error-box")).to_contain_text("no model with id 'nope'")
     page_problems.console_errors.clear()  # type: ignore[attr-defined]  # the 404 itself is logged
+
+
+def test_a_20000_module_model_stays_usable(page: Page, live_server_factory) -> None:
+    from app.settings import Settings
+
+    server = live_server_factory(Settings(specs=["tests.fixtures.models:wide_model"]))
+    open_model(page, server, "wide_model")
+    expect(page.locator("#card-modules .card-value")).to_have_text("19,997")
+    # the root's 4,999 children are rendered 500 at a time, their subtrees not at all until asked for
+    expect(page.locator('li.node[data-path="0"]')).to_be_visible()
+    assert page.locator("li.node[data-path]").count() == 501
+    more = page.locator("li.more-children button")
+    expect(more).to_contain_text("Show 500 more of 4499 remaining")
+    more.click()
+    expect(page.locator('li.node[data-path="999"]')).to_be_visible()
+    page.locator('li.node[data-path="0"] > .toggle').click()
+    expect(page.locator('li.node[data-path="0.1"]')).to_contain_text("LayerNorm")
+    page.fill("#tree-search", "4998.1")
+    expect(page.locator('li.node.match[data-path="4998.1"]')).to_be_visible()
+    expect(page.locator("#params-count")).to_have_text("(19,996)")
+
+
+def test_meta_device_model_page(page: Page, live_server_factory) -> None:
+    from app.settings import Settings
+
+    server = live_server_factory(Settings(specs=["app.examples:TinyTransformerLM"], meta=True))
+    open_model(page, server, "tinytransformerlm")
+    expect(page.locator(".model-head .badge")).to_have_text("meta device")
+    expect(page.locator("#card-params .card-value")).to_have_text("120,576")
+    expect(page.locator('#params-table tr[data-name="tok_emb.weight"]')).to_contain_text("meta")
