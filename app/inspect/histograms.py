@@ -192,6 +192,10 @@ _pool: ThreadPoolExecutor | None = None
 def _worker_init() -> None:
     # Per-thread OpenMP setting: each worker's kernels stay single-threaded, the
     # parallelism comes from the workers (the caller's thread is unaffected).
+    # get_num_threads() first: ATen initialises a thread's setting lazily, on its
+    # first query, from the process-wide default; doing that now means the later
+    # restore of that default (in _get_pool) cannot reach this thread.
+    torch.get_num_threads()
     torch.set_num_threads(1)
 
 
@@ -202,9 +206,19 @@ def _get_pool() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             workers = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
-            _pool = ThreadPoolExecutor(
+            previous = torch.get_num_threads()
+            pool = ThreadPoolExecutor(
                 workers, thread_name_prefix="torchscope-hist", initializer=_worker_init
             )
+            # Start every worker now: each waits at the barrier, so each task gets its own thread.
+            barrier = threading.Barrier(workers)
+            for fut in [pool.submit(barrier.wait) for _ in range(workers)]:
+                fut.result()
+            # torch.set_num_threads(1) in the workers also stored 1 as the process-wide
+            # default that threads created later start from (ATen's num_threads): put
+            # the caller's value back so the rest of the server keeps its parallelism.
+            torch.set_num_threads(previous)
+            _pool = pool
         return _pool
 
 

@@ -238,3 +238,16 @@ def test_model_histograms_cover_every_tensor_with_values() -> None:
         tensor = find_tensor(model, h.name)
         assert list(h.counts) == numpy_counts(tensor, h.edges)
         assert not math.isnan(h.stats.std or 0.0)
+
+
+def test_worker_pool_leaves_torch_threading_of_other_threads_alone() -> None:
+    import threading
+
+    tensor_histogram("t", torch.randn(1 << 20))
+    seen: list[int] = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen == [torch.get_num_threads()]
+    # ...while the pool's own workers stay single-threaded (they are the parallelism)
+    assert H._get_pool().submit(torch.get_num_threads).result() == 1
