@@ -14,6 +14,7 @@ from enum import StrEnum
 import torch
 from safetensors.torch import save as safetensors_save
 from torch import nn
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from app.inspect.errors import NoValues
 
@@ -33,7 +34,7 @@ class Exported:
 def _checked_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     sd = module.state_dict()
     for name, t in sd.items():
-        if isinstance(t, nn.parameter.UninitializedTensorMixin):
+        if isinstance(t, UninitializedTensorMixin):
             raise NoValues(
                 f"{name} is an uninitialized lazy tensor: run a forward pass before saving",
                 tensor=name,

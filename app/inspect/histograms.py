@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from app.inspect.errors import InvalidRequest, NotFound, NoValues
 
@@ -149,11 +150,11 @@ def check_bins(bins: int) -> int:
 
 def has_values(tensor: torch.Tensor) -> bool:
     """False for meta tensors and uninitialized lazy parameters/buffers."""
-    return not (isinstance(tensor, nn.parameter.UninitializedTensorMixin) or tensor.is_meta)
+    return not (isinstance(tensor, UninitializedTensorMixin) or tensor.is_meta)
 
 
 def check_values(name: str, tensor: torch.Tensor) -> None:
-    if isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+    if isinstance(tensor, UninitializedTensorMixin):
         raise NoValues(
             f"{name} is an uninitialized lazy tensor: it has no values until the "
             "module's first forward pass",
@@ -284,13 +285,17 @@ def _f32_key(x: np.ndarray) -> np.ndarray:
 
 def _key_f32(key: np.ndarray) -> np.ndarray:
     bits = np.where(key >= 0, key, -(key + 1) | -0x80000000)
-    return bits.astype(np.int32).view(np.float32)
+    out: np.ndarray = bits.astype(np.int32).view(np.float32)
+    return out
 
 
-def _code(x: np.ndarray, lo: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _code(
+    x: np.ndarray, lo: np.ndarray | np.floating[Any], scale: np.ndarray | np.floating[Any]
+) -> np.ndarray:
     """The same float32 arithmetic as ``_bin_chunk`` (IEEE, so numpy == torch)."""
     f = np.multiply(np.subtract(x, lo, dtype=np.float32), scale, dtype=np.float32)
-    return np.trunc(f)
+    out: np.ndarray = np.trunc(f)
+    return out
 
 
 def _exact_edges(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray, bins: int) -> np.ndarray:
@@ -416,7 +421,7 @@ def _plan_binning(p: _Prepared, bins: int) -> None:
     if not (np.isfinite(width) and np.isfinite(scale) and scale > 0):
         p.mode = "numpy"  # range overflows float32 or is subnormal-tiny: numpy bins it
         return
-    top = _code(np.array([p.hi], np.float32), np.float32(p.lo), scale)[0]
+    top = _code(np.array([p.hi], np.float32), np.float32(p.lo), np.float32(scale))[0]
     if top < bins - 1:
         p.mode = "numpy"
         return
@@ -484,7 +489,9 @@ def _finish_stats(p: _Prepared, want_stats: bool, quantiles: Sequence[float]) ->
         mean_abs = sa / n
         l2 = math.sqrt(s2)
         zeros_total = n - nonzero
-        if p.lo == p.hi:  # exact for constant tensors, whatever the rounding of sums
+        if (
+            p.lo is not None and p.lo == p.hi
+        ):  # exact for constant tensors, whatever the rounding of sums
             mean, mean_abs = p.lo, abs(p.lo)
     qs: dict[str, float] = {}
     if quantiles and p.binned.numel():
@@ -679,20 +686,14 @@ def model_overview(module: nn.Module) -> Overview:
         h = hists.get(r.name)
         note = None
         if h is None:
-            if isinstance(r.tensor, nn.parameter.UninitializedTensorMixin):
+            if isinstance(r.tensor, UninitializedTensorMixin):
                 note = "uninitialized lazy tensor: no values yet"
             elif r.tensor.is_meta:
                 note = "meta tensor: no values"
             else:
                 note = "complex tensor: not summarised"
-        shape = (
-            ()
-            if isinstance(r.tensor, nn.parameter.UninitializedTensorMixin)
-            else tuple(r.tensor.shape)
-        )
-        numel = (
-            0 if isinstance(r.tensor, nn.parameter.UninitializedTensorMixin) else r.tensor.numel()
-        )
+        shape = () if isinstance(r.tensor, UninitializedTensorMixin) else tuple(r.tensor.shape)
+        numel = 0 if isinstance(r.tensor, UninitializedTensorMixin) else r.tensor.numel()
         out.append(
             OverviewRow(
                 index=i,

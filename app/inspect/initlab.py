@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from app.inspect.errors import InvalidRequest
 from app.inspect.histograms import (
@@ -437,7 +438,7 @@ def _fit(
     scheme: InitScheme, tensor: torch.Tensor, args: dict[str, Any], owner: nn.Module
 ) -> str | None:
     """Why ``scheme`` cannot initialise ``tensor`` (None when it can)."""
-    if isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+    if isinstance(tensor, UninitializedTensorMixin):
         return "uninitialized lazy tensor: run a forward pass first"
     if tensor.is_meta:
         return "meta tensor: it has no values to initialise"
@@ -579,7 +580,7 @@ def theory(fn: str, args: dict[str, Any], tensor: torch.Tensor) -> dict[str, Any
         else:
             gain = nn.init.calculate_gain(args["nonlinearity"], args["a"])
             fan = fan_in if args["mode"] == "fan_in" else fan_out
-            std = gain / math.sqrt(fan)
+            std = float(gain) / math.sqrt(fan)
         if fn.endswith("uniform_"):
             bound = math.sqrt(3.0) * std
             return {"kind": "uniform", "low": -bound, "high": bound, "std": std}
@@ -593,7 +594,7 @@ def _cdf(t: dict[str, Any], x: float) -> float:
         lo, hi = t["low"], t["high"]
         if hi <= lo:
             return 0.0 if x < lo else 1.0
-        return min(1.0, max(0.0, (x - lo) / (hi - lo)))
+        return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
     if kind in ("normal", "trunc_normal"):
         mean, std = t["mean"], t["std"]
 
@@ -603,7 +604,7 @@ def _cdf(t: dict[str, Any], x: float) -> float:
             return 0.5 * (1.0 + math.erf((v - mean) / (std * math.sqrt(2.0))))
 
         if kind == "normal":
-            return phi(x)
+            return float(phi(x))
         lo, hi = phi(t["low"]), phi(t["high"])
         if hi <= lo:
             return 0.0 if x < t["low"] else 1.0

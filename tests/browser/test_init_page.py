@@ -7,7 +7,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, PageProblems
 
 
 def api(server: LiveServer, path: str) -> dict:  # type: ignore[type-arg]
@@ -15,7 +15,9 @@ def api(server: LiveServer, path: str) -> dict:  # type: ignore[type-arg]
         return json.loads(r.read())  # type: ignore[no-any-return]
 
 
-def test_preview_apply_reset(page: Page, live_server: LiveServer, page_problems) -> None:  # type: ignore[no-untyped-def]
+def test_preview_apply_reset(
+    page: Page, live_server: LiveServer, page_problems: PageProblems
+) -> None:
     base = f"{live_server.url}/models/twolayernet"
     original = api(live_server, "/api/models/twolayernet/histogram?tensor=fc1.weight&bins=8")
     page.goto(base + "/init")

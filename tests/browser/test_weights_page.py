@@ -7,7 +7,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, PageProblems
 
 
 def api(server: LiveServer, path: str) -> dict:  # type: ignore[type-arg]
@@ -65,8 +65,8 @@ def test_overview_click_opens_that_tensor(page: Page, live_server: LiveServer) -
 
 
 def test_unknown_tensor_is_a_readable_404_page(
-    page: Page, live_server: LiveServer, page_problems
-) -> None:  # type: ignore[no-untyped-def]
+    page: Page, live_server: LiveServer, page_problems: PageProblems
+) -> None:
     r = page.goto(f"{live_server.url}/models/smallcnn/weights?tensor=nope")
     assert r is not None and r.status == 404
     expect(page.locator(".error-page")).to_contain_text("no parameter or buffer named 'nope'")

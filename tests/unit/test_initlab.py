@@ -213,8 +213,8 @@ def test_pytorch_default_is_reset_parameters_seeded_through_a_sub_seed() -> None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(sub)
         ref.reset_parameters()
-    assert torch.equal(model.classifier[2].weight, ref.weight)
-    assert torch.equal(model.classifier[2].bias, ref.bias)
+    assert torch.equal(model.get_parameter("classifier.2.weight"), ref.weight)
+    assert torch.equal(model.get_parameter("classifier.2.bias"), ref.bias)
 
 
 def test_default_on_a_module_without_reset_parameters_is_refused() -> None:
@@ -309,7 +309,7 @@ def test_apply_then_reset_is_bit_exact() -> None:
     L.reset(loaded)
     assert_same(model, before)
     assert torch.equal(
-        model.causal_mask, torch.triu(torch.full((64, 64), float("-inf")), diagonal=1)
+        model.get_buffer("causal_mask"), torch.triu(torch.full((64, 64), float("-inf")), diagonal=1)
     )
 
 
@@ -339,7 +339,14 @@ def test_tied_weight_is_initialised_once() -> None:
             {"match": "*.bias", "fn": "zeros_"},
             {"match": "Linear", "fn": "default"},
         ],
-        [{"match": "features.*", "tensor": "weight", "fn": "uniform_", "args": {"a": -0.1, "b": 0.1}}],
+        [
+            {
+                "match": "features.*",
+                "tensor": "weight",
+                "fn": "uniform_",
+                "args": {"a": -0.1, "b": 0.1},
+            }
+        ],
         [
             {"match": "Conv2d", "tensor": "weight", "fn": "orthogonal_"},
             {"match": "Linear", "tensor": "weight", "fn": "sparse_", "args": {"sparsity": 0.5}},
