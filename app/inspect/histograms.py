@@ -69,7 +69,7 @@ DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 # Elements per work item: the float32 scratch (512 KiB) plus the int16 codes stay
 # inside one core's L2, so the sub / mul / convert / count passes never touch DRAM.
-_CHUNK = 1 << 18
+_CHUNK = 1 << 17
 # Pairs of int16 codes are counted as one int32 (see _bin_chunk); that needs
 # (bins + 2) ** 2 < 65536.
 _PAIR_MAX_BINS = 253
