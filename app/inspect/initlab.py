@@ -44,8 +44,8 @@ from app.inspect.histograms import (
     DEFAULT_BINS,
     Histogram,
     NamedTensor,
+    histograms,
     named_tensors,
-    tensor_histogram,
 )
 from app.inspect.registry import LoadedModel
 
@@ -658,14 +658,19 @@ class Preview:
 
 
 def preview(module: nn.Module, plan: Plan, bins: int = DEFAULT_BINS) -> Preview:
-    """Before/after histograms of every tensor the plan touches; the module is not changed."""
+    """Before/after histograms of every tensor the plan touches; the module is not changed.
+
+    The "after" values are computed on copies (``_run``), exactly as ``apply`` computes them.
+    """
     assignments = resolve(module, plan)
     new = _run(assignments, plan.seed)
+    # Batched, without quantiles: a plan over a whole model touches every tensor twice.
+    befores = histograms([(a.row.name, a.row.tensor) for a in assignments], bins)
+    afters = histograms(
+        [(a.row.name, new[a.row.name].to(a.row.tensor.dtype)) for a in assignments], bins
+    )
     out = []
-    for a in assignments:
-        after_value = new[a.row.name].to(a.row.tensor.dtype)
-        before = tensor_histogram(a.row.name, a.row.tensor, bins)
-        after = tensor_histogram(a.row.name, after_value, bins)
+    for a, before, after in zip(assignments, befores, afters, strict=True):
         t = theory(a.rule.fn, a.rule.args, a.row.tensor)
         expected = expected_counts(t, after.edges, sum(after.counts)) if t is not None else None
         out.append(TensorPreview(a.row.name, a.row.aliases, a.rule_index, a.rule.fn, dict(a.rule.args),
