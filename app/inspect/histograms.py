@@ -70,6 +70,9 @@ DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 # Elements per work item: the float32 scratch (512 KiB) plus the int16 codes stay
 # inside one core's L2, so the sub / mul / convert / count passes never touch DRAM.
 _CHUNK = 1 << 17
+# Elements per pool task (a task loops over its chunks): few enough futures that
+# Python bookkeeping stays small, enough tasks that both cores stay busy.
+_PART = 8 * _CHUNK
 # Pairs of int16 codes are counted as one int32 (see _bin_chunk); that needs
 # (bins + 2) ** 2 < 65536.
 _PAIR_MAX_BINS = 253
@@ -366,7 +369,23 @@ def _minmax_chunk(x: torch.Tensor) -> tuple[float, float]:
 
 def _submit_minmax(x: torch.Tensor) -> list[Future[tuple[float, float]]]:
     pool = _get_pool()
-    return [pool.submit(_minmax_chunk, x[i : i + _CHUNK]) for i in range(0, x.numel(), _CHUNK)]
+    return [pool.submit(_minmax_chunk, x[i : i + _PART]) for i in range(0, x.numel(), _PART)]
+
+
+def _bin_part(x: torch.Tensor, lo: float, scale: float, bins: int) -> torch.Tensor:
+    total = _bin_chunk(x[:_CHUNK], lo, scale, bins).clone()
+    for i in range(_CHUNK, x.numel(), _CHUNK):
+        total += _bin_chunk(x[i : i + _CHUNK], lo, scale, bins)
+    return total
+
+
+def _stats_part(x: torch.Tensor) -> tuple[float, float, float, int]:
+    s1 = s2 = sa = 0.0
+    nonzero = 0
+    for i in range(0, x.numel(), _CHUNK):
+        a, b, c, d = _stats_chunk(x[i : i + _CHUNK])
+        s1, s2, sa, nonzero = s1 + a, s2 + b, sa + c, nonzero + d
+    return s1, s2, sa, nonzero
 
 
 def _prepare(
@@ -433,12 +452,12 @@ def _submit(p: _Prepared, bins: int, want_stats: bool) -> None:
     if p.mode == "fast":
         assert p.lo is not None and p.scale is not None
         b = p.binned
-        for i in range(0, b.numel(), _CHUNK):
-            p.bin_futures.append(pool.submit(_bin_chunk, b[i : i + _CHUNK], p.lo, p.scale, bins))
+        for i in range(0, b.numel(), _PART):
+            p.bin_futures.append(pool.submit(_bin_part, b[i : i + _PART], p.lo, p.scale, bins))
     if want_stats and p.mode != "empty":
         x = p.finite
-        for i in range(0, x.numel(), _CHUNK):
-            p.stat_futures.append(pool.submit(_stats_chunk, x[i : i + _CHUNK]))
+        for i in range(0, x.numel(), _PART):
+            p.stat_futures.append(pool.submit(_stats_part, x[i : i + _PART]))
 
 
 def _numpy_edges(lo: float, hi: float, bins: int) -> np.ndarray:

@@ -46,6 +46,7 @@ CASES = {
     "few_floats_in_range": lambda: torch.tensor([1000.0, 1000.0001, 1000.0002, 1000.0003] * 3),
     "single": lambda: torch.tensor([2.5]),
     "multi_chunk": lambda: torch.randn(3 * (1 << 17) + 5),
+    "multi_part": lambda: torch.randn(2 * (1 << 20) + 3) * 7 - 1,
 }
 
 
