@@ -762,30 +762,32 @@ def _rule_for(model_classes, names, owners, kind):
 def weights_init(model: nn.Module, seed: int = {plan.seed}) -> None:
     """Re-initialise `model` in place, drawing from one torch.Generator seeded with `seed`.
 
-    Order of draws (it decides the numbers): modules in model.named_modules() order
-    (model.modules() with names, parents before children); in each module its own
-    parameters, then its own buffers; each tensor once, at its first name.
+    Order of draws (it decides the numbers): model.modules() order (parents before
+    children, each module once); in each module its own parameters, then its own
+    buffers; a tensor held by several modules (tied weights) is drawn once, at the
+    first module that holds it.
     """
     generator = torch.Generator().manual_seed(seed)
-    modules = dict(model.named_modules(remove_duplicate=False))
-    model_classes = {{type(m).__name__ for m in modules.values()}}
-    names = {{}}  # id(tensor) -> (names, owners, kind), in first-seen order
-    for path, module in modules.items():
-        prefix = path + "." if path else ""
+    paths = {{}}  # id(module) -> every path it is reachable at: a glob may match any of them
+    for path, module in model.named_modules(remove_duplicate=False):
+        paths.setdefault(id(module), []).append(path)
+    model_classes = {{type(m).__name__ for m in model.modules()}}
+    tensors = {{}}  # id(tensor) -> (names, owners, kind, tensor, first owner, local name)
+    for module in model.modules():
         for kind, items in (("parameter", module._parameters), ("buffer", module._buffers)):
             for local, tensor in items.items():
                 if tensor is None:
                     continue
-                entry = names.setdefault(id(tensor), ([], [], kind, tensor, path, local))
-                entry[0].append(prefix + local)
-                entry[1].append(module)
+                entry = tensors.setdefault(id(tensor), ([], [], kind, tensor, module, local))
+                for path in paths[id(module)]:
+                    entry[0].append((path + "." if path else "") + local)
+                    entry[1].append(module)
     reset_copies = {{}}
-    for tensor_names, owners, kind, tensor, path, local in names.values():
+    for tensor_names, owners, kind, tensor, owner, local in tensors.values():
         i = _rule_for(model_classes, tensor_names, owners, kind)
         if i is None:
             continue
         _match, _which, fn, args = RULES[i]
-        owner = modules[path]
         if fn == "default":  # PyTorch's default: the module's own reset_parameters()
             if id(owner) not in reset_copies:
                 sub_seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator))

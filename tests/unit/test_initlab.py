@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from app.examples import SmallCNN, TinyTransformerLM, TwoLayerNet
 from app.inspect import initlab as L
 from app.inspect.errors import InvalidRequest
 from app.inspect.registry import LoadedModel
-from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet
+from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, SharedBlockTwice
 
 
 def plan(*rules: dict[str, Any], seed: int = 0) -> L.Plan:
@@ -357,6 +358,30 @@ def test_snippet_reproduces_the_applied_plan_exactly(rules: list[dict[str, Any]]
     p = plan(*rules, seed=42)
     served = SmallCNN()
     fresh = SmallCNN()
+    fresh.load_state_dict(served.state_dict())
+    L.apply(LoadedModel("m", "m", "m", served), p)
+    namespace: dict[str, Any] = {}
+    exec(compile(L.snippet(p), "<snippet>", "exec"), namespace)
+    namespace["weights_init"](fresh)
+    for (k, a), b in zip(served.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize(
+    ("factory", "rules"),
+    [
+        (TinyTransformerLM, [{"match": "*", "tensor": "weight", "fn": "normal_", "args": {"std": 0.02}},
+                             {"match": "Linear", "tensor": "bias", "fn": "uniform_"},
+                             {"match": "LayerNorm", "fn": "default"}]),
+        (SharedBlockTwice, [{"match": "Linear", "fn": "normal_"}, {"match": "second.bias", "fn": "zeros_"}]),
+    ],
+)  # fmt: skip
+def test_snippet_matches_apply_with_tied_weights_and_shared_modules(
+    factory: Callable[[], nn.Module], rules: list[dict[str, Any]]
+) -> None:
+    p = plan(*rules, seed=3)
+    served = factory()
+    fresh = factory()
     fresh.load_state_dict(served.state_dict())
     L.apply(LoadedModel("m", "m", "m", served), p)
     namespace: dict[str, Any] = {}
