@@ -68,8 +68,9 @@ SAMPLE_SIZE = 1 << 24
 SAMPLE_SEED = 0
 DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
-# Elements per work item: the float32 scratch (512 KiB) plus the int16 codes stay
-# inside one core's L2, so the sub / mul / convert / count passes never touch DRAM.
+# Elements per step: the input slice and the float32 scratch (512 KiB each) plus
+# the int16/int32 codes fit one core's 2 MiB L2, so after the first read of the
+# input the sub / mul / convert / count passes run from cache.
 _CHUNK = 1 << 17
 # Elements per pool task (a task loops over its chunks): few enough futures that
 # Python bookkeeping stays small, enough tasks that both cores stay busy.
