@@ -9,6 +9,8 @@ from pathlib import Path
 
 import plotly
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
@@ -22,6 +24,9 @@ from app.web.errors import install_error_handlers
 from app.web.routers import ROUTERS
 
 log = logging.getLogger("torchscope")
+
+# Vendored under static/vendor/ (Apache-2.0, LICENSE beside it), from the swagger-ui-dist package.
+SWAGGER_UI_VERSION = "5.35.0"
 
 
 class ImmutableStatic(StaticFiles):
@@ -60,6 +65,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         version=__version__,
         description="Look inside PyTorch networks: structure, weights, init, LR schedules, checkpoints.",
         lifespan=lifespan,
+        # FastAPI's default /docs and /redoc pages load their JS from a CDN; /docs is
+        # served below from a vendored Swagger UI so it works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.registry = registry if registry is not None else ModelRegistry()
@@ -69,6 +78,18 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.mount(f"/vendor/plotly-{version}", ImmutableStatic(directory=plotly_js_dir()), name="plotly")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="torchscope API",
+            swagger_js_url=f"/static/vendor/swagger-ui-{SWAGGER_UI_VERSION}/swagger-ui-bundle.js",
+            swagger_css_url=f"/static/vendor/swagger-ui-{SWAGGER_UI_VERSION}/swagger-ui.css",
+            swagger_favicon_url="data:,",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
     for router in ROUTERS:
         app.include_router(router)
     return app

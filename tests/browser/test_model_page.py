@@ -127,3 +127,10 @@ def test_meta_device_model_page(page: Page, live_server_factory) -> None:
     expect(page.locator(".model-head .badge")).to_have_text("meta device")
     expect(page.locator("#card-params .card-value")).to_have_text("120,576")
     expect(page.locator('#params-table tr[data-name="tok_emb.weight"]')).to_contain_text("meta")
+
+
+def test_openapi_docs_page_works_offline(page: Page, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/docs")
+    # Swagger UI rendered the operations from /openapi.json with its vendored bundle (no CDN)
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    expect(page.locator('.opblock-summary-path[data-path="/api/models/{model_id}/tree"]')).to_have_count(1)

@@ -108,7 +108,12 @@ def get_lint(loaded: ModelDep) -> list[dict[str, Any]]:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index_page(request: Request, registry: RegistryDep) -> HTMLResponse:
-    summaries = [model_summary(m) for m in registry]
+    summaries = []
+    for m in registry:
+        s = model_summary(m)
+        with m.lock:
+            s["lint"] = len(lint.lint(m.module))
+        summaries.append(s)
     return render(request, "index.html", summaries=summaries)
 
 
