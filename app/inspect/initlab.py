@@ -589,27 +589,28 @@ def theory(fn: str, args: dict[str, Any], tensor: torch.Tensor) -> dict[str, Any
 
 
 def _cdf(t: dict[str, Any], x: float) -> float:
+    """P(X < x): bins are [e_i, e_i+1), so a point mass on an edge belongs to the bin above it."""
     kind = t["kind"]
     if kind == "uniform":
         lo, hi = t["low"], t["high"]
         if hi <= lo:
-            return 0.0 if x < lo else 1.0
+            return 0.0 if x <= lo else 1.0
         return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
     if kind in ("normal", "trunc_normal"):
         mean, std = t["mean"], t["std"]
 
         def phi(v: float) -> float:
             if std == 0:
-                return 0.0 if v < mean else 1.0
+                return 0.0 if v <= mean else 1.0
             return 0.5 * (1.0 + math.erf((v - mean) / (std * math.sqrt(2.0))))
 
         if kind == "normal":
             return float(phi(x))
         lo, hi = phi(t["low"]), phi(t["high"])
         if hi <= lo:
-            return 0.0 if x < t["low"] else 1.0
+            return 0.0 if x <= t["low"] else 1.0
         return min(1.0, max(0.0, (phi(x) - lo) / (hi - lo)))
-    return 0.0 if x < t["value"] else 1.0  # constant
+    return 0.0 if x <= t["value"] else 1.0  # constant
 
 
 def expected_counts(t: dict[str, Any], edges: Sequence[float], n: int) -> list[float]:

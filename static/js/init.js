@@ -92,9 +92,13 @@
     const bar = (h, color, name) => {
       const x = [], w = [];
       for (let i = 0; i < h.counts.length; i++) { x.push((h.edges[i] + h.edges[i + 1]) / 2); w.push(h.edges[i + 1] - h.edges[i]); }
-      return { type: "bar", x: x, y: h.counts, width: w, name: name, marker: { color: color }, opacity: 0.6 };
+      return { type: "bar", x: x, y: h.counts, width: w, name: name, marker: { color: color }, opacity: 0.55 };
     };
-    const traces = [bar(b, "#9ca3af", "now"), bar(a, "#2563eb", "after")];
+    // "now" as an outline on top of the "after" bars, so both stay visible where they overlap.
+    const now = { type: "scatter", mode: "lines", name: "now", line: { color: "#374151", width: 1.5, shape: "hv" }, x: [], y: [] };
+    for (let i = 0; i < b.counts.length; i++) { now.x.push(b.edges[i]); now.y.push(b.counts[i]); }
+    now.x.push(b.edges[b.counts.length]); now.y.push(b.counts[b.counts.length - 1]);
+    const traces = [bar(a, "#2563eb", "after"), now];
     if (t.expected) {
       const x = [];
       for (let i = 0; i < a.counts.length; i++) x.push((a.edges[i] + a.edges[i + 1]) / 2);

@@ -389,3 +389,15 @@ def test_snippet_matches_apply_with_tied_weights_and_shared_modules(
     namespace["weights_init"](fresh)
     for (k, a), b in zip(served.state_dict().items(), fresh.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_expected_counts_put_a_point_mass_in_numpys_bin() -> None:
+    import numpy as np
+
+    edges = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    got = L.expected_counts({"kind": "constant", "value": 0.0}, edges, 10)
+    assert got == np.histogram(np.zeros(10), bins=edges)[0].tolist()
+    last = L.expected_counts({"kind": "constant", "value": 1.0}, edges, 3)
+    assert last == np.histogram(np.ones(3), bins=edges)[0].tolist()
+    normal = L.expected_counts({"kind": "normal", "mean": 0.0, "std": 1.0}, edges, 1000)
+    assert normal[1] == pytest.approx(normal[2]) and sum(normal) < 1000
