@@ -188,6 +188,11 @@ class _Scratch(threading.local):
         self.i32 = torch.empty(_CHUNK, dtype=torch.int32)
         self.f64 = torch.empty(_CHUNK, dtype=torch.float64)
         self.f64b = torch.empty(_CHUNK, dtype=torch.float64)
+        # Full-chunk views made once: every Python-level call costs GIL time that the
+        # two workers would otherwise queue for.
+        self.codes_full = self.i16[:_CHUNK]
+        self.packed_full = self.codes_full.view(torch.int32)
+        self.pairs_full = self.i32[: _CHUNK // 2]
 
 
 _scratch = _Scratch()
@@ -232,24 +237,29 @@ def _bin_chunk(x: torch.Tensor, lo: float, scale: float, bins: int) -> torch.Ten
     """Counts of ``code(x)`` for one contiguous float32 chunk, as pairs (see ``_fold_pairs``)."""
     n = x.numel()
     s = _scratch
-    f = s.f32[:n]
+    f = s.f32 if n == _CHUNK else s.f32[:n]
     torch.sub(x, lo, out=f)
     f.mul_(scale)
     if bins <= _PAIR_MAX_BINS:
         k = bins + 2  # codes 0..bins, plus bins+1 as the padding sentinel
-        m = n + (n & 1)
-        codes = s.i16[:m]
-        codes[:n].copy_(f)  # float -> int truncates; f >= 0 so that is floor
-        if n & 1:
-            codes[n] = bins + 1
-        # Two int16 codes read as one int32: packed = lo + 65536 * hi.
+        if n == _CHUNK:
+            codes, packed, pairs = s.codes_full, s.packed_full, s.pairs_full
+            codes.copy_(f)  # float -> int truncates; f >= 0 so that is floor
+        else:
+            m = n + (n & 1)
+            codes = s.i16[:m]
+            codes[:n].copy_(f)
+            if n & 1:
+                codes[n] = bins + 1
+            packed = codes.view(torch.int32)
+            pairs = s.i32[: m // 2]
+        # Two int16 codes read as one int32: packed = lo + 65536 * hi, and
         # packed - (packed >> 16) * (65536 - k) = lo + k * hi, a small index.
-        packed = codes.view(torch.int32)
-        hi = s.i32[: m // 2]
-        torch.bitwise_right_shift(packed, 16, out=hi)
-        torch.add(packed, hi, alpha=k - 65536, out=hi)
-        # Raw pair counts; the caller folds them once per tensor (_fold_pairs).
-        return torch.bincount(hi, minlength=k * k)[: k * k]
+        torch.bitwise_right_shift(packed, 16, out=pairs)
+        torch.add(packed, pairs, alpha=k - 65536, out=pairs)
+        # Every index is < k * k, so the result has exactly k * k entries. Raw pair
+        # counts; the caller folds them once per tensor (_fold_pairs).
+        return torch.bincount(pairs, minlength=k * k)
     codes32 = s.i32[:n]
     codes32.copy_(f)
     return torch.bincount(codes32, minlength=bins + 1)[: bins + 1]
