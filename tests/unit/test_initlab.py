@@ -401,3 +401,14 @@ def test_expected_counts_put_a_point_mass_in_numpys_bin() -> None:
     assert last == np.histogram(np.ones(3), bins=edges)[0].tolist()
     normal = L.expected_counts({"kind": "normal", "mean": 0.0, "std": 1.0}, edges, 1000)
     assert normal[1] == pytest.approx(normal[2]) and sum(normal) < 1000
+
+
+def test_class_match_is_isinstance_by_name() -> None:
+    model = TinyTransformerLM()
+    names = {
+        a.row.name
+        for a in L.resolve(model, plan({"match": "Linear", "tensor": "weight", "fn": "zeros_"}))
+    }
+    # out_proj is a NonDynamicallyQuantizableLinear, a subclass of Linear
+    assert "blocks.layers.0.self_attn.out_proj.weight" in names
+    assert "blocks.layers.0.linear1.weight" in names
