@@ -7,7 +7,8 @@ A plan is ordered rules plus a seed::
                {"match": "*.bias", "tensor": "all", "fn": "zeros_"}],
      "seed": 0}
 
-``match`` is a module class name (``"Conv2d"``: that module's own parameters) or
+``match`` is a module class name (``"Conv2d"``: the own parameters of every module
+that is an instance of a class of that name, subclasses included) or
 an fnmatch glob on full tensor names (``"*.bias"``, ``"blocks.*.weight"``:
 parameters and buffers). Later rules win.
 
