@@ -48,10 +48,10 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -59,6 +59,8 @@ from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from app.inspect.errors import InvalidRequest, NotFound, NoValues
+
+T = TypeVar("T")
 
 DEFAULT_BINS = 64
 MIN_BINS = 1
@@ -75,6 +77,9 @@ _CHUNK = 1 << 17
 # Elements per pool task (a task loops over its chunks): few enough futures that
 # Python bookkeeping stays small, enough tasks that both cores stay busy.
 _PART = 8 * _CHUNK
+# Tensors up to this size are binned in the calling thread (ATen's grain size:
+# their kernels never start an OpenMP team).
+_INLINE = 1 << 15
 # Tensors whose min/max pass is queued ahead of the current tensor's binning: a
 # small window keeps a tensor's bytes in the (shared) L3 between its two passes.
 _LOOKAHEAD = 2
@@ -382,9 +387,21 @@ def _minmax_chunk(x: torch.Tensor) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _run_or_submit(fn: Callable[..., T], x: torch.Tensor, *args: Any) -> Future[T]:
+    """Small work runs right here: a pool round trip costs more than the work itself.
+
+    Below ATen's grain size the kernels are single-threaded in this thread too, so
+    no OpenMP team is started here (see ``histograms``).
+    """
+    if x.numel() <= _INLINE:
+        done: Future[T] = Future()
+        done.set_result(fn(x, *args))
+        return done
+    return _get_pool().submit(fn, x, *args)
+
+
 def _submit_minmax(x: torch.Tensor) -> list[Future[tuple[float, float]]]:
-    pool = _get_pool()
-    return [pool.submit(_minmax_chunk, x[i : i + _PART]) for i in range(0, x.numel(), _PART)]
+    return [_run_or_submit(_minmax_chunk, x[i : i + _PART]) for i in range(0, x.numel(), _PART)]
 
 
 def _bin_part(x: torch.Tensor, lo: float, scale: float, bins: int) -> torch.Tensor:
@@ -463,16 +480,15 @@ def _plan_binning(p: _Prepared, bins: int) -> None:
 
 
 def _submit(p: _Prepared, bins: int, want_stats: bool) -> None:
-    pool = _get_pool()
     if p.mode == "fast":
         assert p.lo is not None and p.scale is not None
         b = p.binned
         for i in range(0, b.numel(), _PART):
-            p.bin_futures.append(pool.submit(_bin_part, b[i : i + _PART], p.lo, p.scale, bins))
+            p.bin_futures.append(_run_or_submit(_bin_part, b[i : i + _PART], p.lo, p.scale, bins))
     if want_stats and p.mode != "empty":
         x = p.finite
         for i in range(0, x.numel(), _PART):
-            p.stat_futures.append(pool.submit(_stats_part, x[i : i + _PART]))
+            p.stat_futures.append(_run_or_submit(_stats_part, x[i : i + _PART]))
 
 
 def _numpy_edges(lo: float, hi: float, bins: int) -> np.ndarray:
