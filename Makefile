@@ -36,6 +36,9 @@ serve: install
 test: install-test chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Each script prints its figures next to the peer tool's, measured in the same run.
 bench: install-test
-	$(PY) benchmarks/structure.py
-	@for f in benchmarks/histograms.py benchmarks/schedules.py; do [ -f $$f ] && $(PY) $$f || true; done
+	@set -e; for f in benchmarks/*.py; do \
+		case $$f in */zoo.py|*/__init__.py) continue;; esac; \
+		echo "== $$f"; $(PY) $$f; \
+	done

@@ -58,7 +58,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if registry is None:
             app.state.registry = load_models(settings.specs, settings.kwargs, meta=settings.meta)
+        # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.
+        from app.web.routers.checkpoints import start_checkpoints, stop_checkpoints
+
+        start_checkpoints(app, settings)
         yield
+        stop_checkpoints(app)
 
     app = FastAPI(
         title="torchscope",
@@ -75,6 +80,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.templates = make_templates()
     version = plotly_js_version()
     app.state.plotly_url = f"/vendor/plotly-{version}/plotly.min.js"
+    # A Jinja global, so that macros imported without context (_partials.plotly_script) see it.
+    app.state.templates.env.globals["plotly_url"] = app.state.plotly_url
     app.mount(f"/vendor/plotly-{version}", ImmutableStatic(directory=plotly_js_dir()), name="plotly")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)

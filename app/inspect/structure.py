@@ -488,32 +488,24 @@ def modules_flat(model: nn.Module, index: ModuleIndex | None = None) -> dict[str
 # --------------------------------------------------------------------------- tables
 
 
-def _names_by_tensor(named: list[tuple[str, torch.Tensor]]) -> dict[int, list[str]]:
+def _tensor_rows(named: list[tuple[str, torch.Tensor]]) -> list[dict[str, Any]]:
+    """The fields parameter and buffer rows share; ``shared_with`` lists the tensor's other names."""
     names: dict[int, list[str]] = defaultdict(list)
     for n, t in named:
         names[id(t)].append(n)
-    return names
-
-
-@paused_gc
-def parameters_table(model: nn.Module, walk: Walk | None = None) -> list[dict[str, Any]]:
-    """One row per name of ``named_parameters(remove_duplicate=False)``, in that order."""
-    walk = walk or Walk(model)
-    names = _names_by_tensor(walk.params)
     rows = []
-    for n, p in walk.params:
-        same = names[id(p)]
-        lazy = is_uninitialized(p)
-        count = 0 if lazy else p.numel()
+    for n, t in named:
+        same = names[id(t)]
+        lazy = is_uninitialized(t)
+        count = 0 if lazy else t.numel()
         rows.append(
             {
                 "name": n,
-                "shape": None if lazy else list(p.shape),
-                "dtype": dtype_name(p.dtype),
-                "device": str(p.device),
-                "requires_grad": p.requires_grad,
+                "shape": None if lazy else list(t.shape),
+                "dtype": dtype_name(t.dtype),
+                "device": str(t.device),
                 "numel": count,
-                "bytes": 0 if lazy else count * p.element_size(),
+                "bytes": 0 if lazy else count * t.element_size(),
                 "shared_with": [o for o in same if o != n] if len(same) > 1 else [],
                 "uninitialized": lazy,
             }
@@ -522,24 +514,20 @@ def parameters_table(model: nn.Module, walk: Walk | None = None) -> list[dict[st
 
 
 @paused_gc
+def parameters_table(model: nn.Module, walk: Walk | None = None) -> list[dict[str, Any]]:
+    """One row per name of ``named_parameters(remove_duplicate=False)``, in that order."""
+    walk = walk or Walk(model)
+    rows = _tensor_rows(walk.params)
+    for row, (_, p) in zip(rows, walk.params, strict=True):
+        row["requires_grad"] = p.requires_grad
+    return rows
+
+
+@paused_gc
 def buffers_table(model: nn.Module, walk: Walk | None = None) -> list[dict[str, Any]]:
     """One row per name of ``named_buffers(remove_duplicate=False)``, in that order."""
     walk = walk or Walk(model)
-    names = _names_by_tensor(walk.buffers)
-    rows = []
-    for n, b in walk.buffers:
-        same = names[id(b)]
-        rows.append(
-            {
-                "name": n,
-                "shape": shape_of(b),
-                "dtype": dtype_name(b.dtype),
-                "device": str(b.device),
-                "persistent": n not in walk.non_persistent,
-                "numel": numel(b),
-                "bytes": nbytes(b),
-                "shared_with": [o for o in same if o != n] if len(same) > 1 else [],
-                "uninitialized": is_uninitialized(b),
-            }
-        )
+    rows = _tensor_rows(walk.buffers)
+    for row in rows:
+        row["persistent"] = row["name"] not in walk.non_persistent
     return rows

@@ -1,0 +1,315 @@
+"""Checkpoints: list, open (upload or --data-dir), inspect, histogram, compare with / load into a model, diff.
+
+HTTP contract (JSON, errors are ``{"detail": ...}`` with a 4xx status):
+- ``GET  /api/checkpoints``                       the opened checkpoints (a list)
+- ``GET  /api/checkpoints/overview``              opened checkpoints, startup failures, data-dir files
+- ``POST /api/checkpoints/upload?filename=``      the file as the body (or multipart ``file``); over ``max_upload_mb`` is a 413
+- ``POST /api/checkpoints/open``                  ``{"path": "rel/to/data_dir.pth"}``; nothing outside --data-dir
+- ``GET  /api/checkpoints/{cid}``                 ``{"id", "name", "format", "tensors": [{"key", "shape", "dtype", "bytes"}], "other", "optimizer"}``
+- ``GET  /api/checkpoints/{cid}/histogram?key=``  one tensor's histogram (the weights page's histogram machinery)
+- ``GET  /api/checkpoints/{cid}/compare?model=``  what ``load_state_dict(strict=True)`` would say, plus hints
+- ``POST /api/checkpoints/{cid}/load``            ``{"model", "strict", "strip_prefix", "add_prefix"}``
+- ``GET  /api/checkpoints/{cid}/diff?other=`` or ``?model=``  added/removed/reshaped/retyped, change per tensor
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from app.inspect import compare
+from app.inspect.checkpoints import (
+    Checkpoint,
+    CheckpointStore,
+    list_data_dir,
+    resolve_in_data_dir,
+    tensor_values,
+)
+from app.inspect.errors import InvalidRequest, TooLarge
+from app.inspect.histograms import tensor_histogram
+from app.settings import Settings
+from app.web.deps import RegistryDep, SettingsDep, render
+
+router = APIRouter(tags=["checkpoints"])
+
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------- lifecycle (called from main.py's lifespan)
+
+
+def start_checkpoints(app: Any, settings: Settings) -> None:
+    """Open the --checkpoint files and make a private directory for uploads."""
+    store = CheckpointStore(trusted_paths=settings.trust_pickle)
+    store.open_startup(settings.checkpoints)
+    app.state.checkpoints = store
+    app.state.upload_dir = Path(tempfile.mkdtemp(prefix="torchscope-uploads-"))
+
+
+def stop_checkpoints(app: Any) -> None:
+    store: CheckpointStore | None = getattr(app.state, "checkpoints", None)
+    if store is not None:
+        store.close()
+    upload_dir: Path | None = getattr(app.state, "upload_dir", None)
+    if upload_dir is not None:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+
+
+def get_store(request: Request) -> CheckpointStore:
+    store: CheckpointStore | None = getattr(request.app.state, "checkpoints", None)
+    if store is None:  # an app whose lifespan did not run (never the case under uvicorn/TestClient `with`)
+        start_checkpoints(request.app, request.app.state.settings)
+        store = request.app.state.checkpoints
+    return store
+
+
+StoreDep = Annotated[CheckpointStore, Depends(get_store)]
+
+
+def get_checkpoint(cid: str, store: StoreDep) -> Checkpoint:
+    return store.get(cid)
+
+
+CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
+
+
+# --------------------------------------------------------------------------- data functions (pages and JSON share them)
+
+
+def checkpoints_index(store: CheckpointStore, settings: Settings) -> dict[str, Any]:
+    return {
+        "checkpoints": [c.summary() for c in store],
+        "failures": [f.to_dict() for f in store.failures],
+        "data_dir": str(settings.data_dir) if settings.data_dir else None,
+        "files": list_data_dir(settings.data_dir),
+        "max_upload_mb": settings.max_upload_mb,
+    }
+
+
+# --------------------------------------------------------------------------- API
+
+
+@router.get("/api/checkpoints")
+def list_checkpoints(store: StoreDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    """The opened checkpoints, in the order they were opened (like ``/api/models``)."""
+    checkpoints: list[dict[str, Any]] = checkpoints_index(store, settings)["checkpoints"]
+    return checkpoints
+
+
+@router.get("/api/checkpoints/overview")
+def checkpoints_overview(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """What the /checkpoints page shows: opened checkpoints, startup refusals, files under --data-dir."""
+    return checkpoints_index(store, settings)
+
+
+def _copy_limited(src: BinaryIO, target: Path, limit: int, too_large: TooLarge) -> None:
+    written = 0
+    with target.open("wb") as out:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise too_large
+            out.write(chunk)
+
+
+@router.post(
+    "/api/checkpoints/upload",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "description": "the file itself as the body (streamed, with ?filename=), or multipart/form-data with a `file` field",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_checkpoint(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    filename: Annotated[str | None, Query(max_length=255, description="the file's name, for a raw-body upload")] = None,
+) -> dict[str, Any]:
+    """Open an uploaded file (never trusted with --trust-pickle, whatever its name).
+
+    The raw body is streamed to disk and cut off at ``max_upload_mb`` (413) without
+    being buffered; a multipart upload must declare its Content-Length, which is
+    checked before anything is read. Async only for the streaming; the torch work
+    runs in the thread pool.
+    """
+    limit = settings.max_upload_mb * 1024 * 1024
+    too_large = TooLarge(
+        f"upload is larger than the {settings.max_upload_mb} MB limit (start torchscope with --max-upload-mb to raise it)",
+        limit_mb=settings.max_upload_mb,
+    )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # multipart framing is small
+        raise too_large
+    target = request.app.state.upload_dir / uuid.uuid4().hex
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            if not declared:
+                raise InvalidRequest("a multipart upload needs a Content-Length header (or send the file as the raw body)")
+            form = await request.form()
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                raise InvalidRequest("the multipart upload has no `file` field", field="file")
+            name = Path(file.filename or "upload").name or "upload"
+            await run_in_threadpool(_copy_limited, file.file, target, limit, too_large)
+        else:
+            name = Path(filename or "upload").name or "upload"
+            written = 0
+            with target.open("wb") as out:
+                async for chunk in request.stream():
+                    written += len(chunk)
+                    if written > limit:
+                        raise too_large  # stop reading: the rest of the body is never stored
+                    out.write(chunk)
+        ckpt = await run_in_threadpool(store.open, target, name=name, uploaded=True)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return ckpt.to_dict()
+
+
+class OpenRequest(BaseModel):
+    path: str = Field(min_length=1, max_length=4096, description="a path relative to --data-dir")
+
+
+@router.post("/api/checkpoints/open", status_code=201)
+def open_from_data_dir(body: OpenRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """Open a file from under --data-dir; paths that escape it (``..``, symlinks, absolute) are refused."""
+    path = resolve_in_data_dir(settings.data_dir, body.path)
+    return store.open(path, name=body.path).to_dict()
+
+
+@router.get("/api/checkpoints/{cid}")
+def get_checkpoint_detail(ckpt: CheckpointDep) -> dict[str, Any]:
+    """Keys, shapes, dtypes, sizes; non-tensor entries; optimizer state (read from metadata only)."""
+    return ckpt.to_dict()
+
+
+@router.delete("/api/checkpoints/{cid}", status_code=204)
+def close_checkpoint(ckpt: CheckpointDep, store: StoreDep) -> None:
+    store.remove(ckpt.id)
+    if ckpt.uploaded:
+        ckpt.path.unlink(missing_ok=True)
+
+
+@router.get("/api/checkpoints/{cid}/histogram")
+def checkpoint_histogram(
+    ckpt: CheckpointDep,
+    key: Annotated[str, Query(min_length=1, max_length=4096, description="the tensor's key path")],
+    bins: Annotated[int, Query(ge=1, le=1000)] = 64,
+) -> dict[str, Any]:
+    """Histogram and stats of one checkpoint tensor (read alone, memory-mapped)."""
+    # issue 3's machinery, the same as the weights page's
+    result: dict[str, Any] = tensor_histogram(key, tensor_values(ckpt, key), bins=bins).to_dict()
+    return result
+
+
+def _compare_data(ckpt: Checkpoint, registry: Any, model: str, strip_prefix: str, add_prefix: str) -> dict[str, Any]:
+    loaded = registry.get(model)
+    report = compare.checkpoint_report(ckpt, loaded, strip_prefix=strip_prefix, add_prefix=add_prefix)
+    data = compare.compare_to_dict(ckpt, loaded, report, strip_prefix=strip_prefix, add_prefix=add_prefix)
+    if ckpt.optimizer is not None:
+        with loaded.lock:
+            names = compare.optimizer_names(ckpt.optimizer, ckpt, loaded.module)
+        data["optimizer_names"] = {**names, "names": {str(k): v for k, v in names["names"].items()}}
+    return data
+
+
+Prefix = Annotated[str, Query(max_length=200, description="a key prefix such as 'module.'")]
+
+
+@router.get("/api/checkpoints/{cid}/compare")
+def compare_with_model(
+    ckpt: CheckpointDep, registry: RegistryDep, model: Annotated[str, Query(min_length=1)], strip_prefix: Prefix = "", add_prefix: Prefix = ""
+) -> dict[str, Any]:
+    """Exactly the keys ``model.load_state_dict(sd, strict=True)`` would complain about, plus hints. No tensor is read."""
+    return _compare_data(ckpt, registry, model, strip_prefix, add_prefix)
+
+
+class LoadRequest(BaseModel):
+    model: str = Field(min_length=1)
+    strict: bool = True
+    strip_prefix: str = Field(default="", max_length=200)
+    add_prefix: str = Field(default="", max_length=200)
+
+
+@router.post("/api/checkpoints/{cid}/load")
+def load_checkpoint(ckpt: CheckpointDep, registry: RegistryDep, body: LoadRequest) -> dict[str, Any]:
+    """Load into a served model (strict refuses with 409 and changes nothing); the init lab's reset restores it."""
+    loaded = registry.get(body.model)
+    return compare.load_into_model(
+        ckpt, loaded, strict=body.strict, strip_prefix=body.strip_prefix, add_prefix=body.add_prefix
+    )
+
+
+@router.get("/api/checkpoints/{cid}/diff")
+def diff_checkpoint(
+    ckpt: CheckpointDep,
+    store: StoreDep,
+    registry: RegistryDep,
+    other: Annotated[str | None, Query(description="another checkpoint id")] = None,
+    model: Annotated[str | None, Query(description="a served model id (its current weights)")] = None,
+    strip_prefix: Prefix = "",
+    add_prefix: Prefix = "",
+) -> dict[str, Any]:
+    """This checkpoint (a, keys remapped by the prefixes) against another checkpoint or a model's current weights (b)."""
+    if (other is None) == (model is None):
+        raise InvalidRequest("give exactly one of ?other=<checkpoint id> or ?model=<model id>", rule="diff")
+    fix = {"strip_prefix": strip_prefix, "add_prefix": add_prefix}
+    if other is not None:
+        return compare.diff_checkpoints(ckpt, store.get(other), **fix)
+    return compare.diff_checkpoint_model(ckpt, registry.get(model or ""), **fix)
+
+
+@router.get("/api/checkpoints/{cid}/diff/histogram")
+def diff_histogram(
+    ckpt: CheckpointDep,
+    store: StoreDep,
+    registry: RegistryDep,
+    key: Annotated[str, Query(min_length=1, max_length=4096, description="the state_dict key (after the prefix fix)")],
+    other: Annotated[str | None, Query(description="another checkpoint id")] = None,
+    model: Annotated[str | None, Query(description="a served model id (its current weights)")] = None,
+    strip_prefix: Prefix = "",
+    add_prefix: Prefix = "",
+    bins: Annotated[int, Query(ge=1, le=1000)] = 64,
+) -> dict[str, Any]:
+    """Histograms of one tensor on both sides of a diff, for an overlay: ``{"a": ..., "b": ...}``."""
+    if (other is None) == (model is None):
+        raise InvalidRequest("give exactly one of ?other=<checkpoint id> or ?model=<model id>", rule="diff")
+    loaded = registry.get(model) if model is not None else None
+    a, b = compare.pair_source(
+        ckpt, store.get(other) if other is not None else None, loaded, strip_prefix=strip_prefix, add_prefix=add_prefix
+    )
+    if loaded is not None:
+        with loaded.lock:
+            ta, tb = compare.pair_tensors(a, b, key)
+            hb = tensor_histogram(key, tb, bins=bins).to_dict()
+    else:
+        ta, tb = compare.pair_tensors(a, b, key)
+        hb = tensor_histogram(key, tb, bins=bins).to_dict()
+    return {"key": key, "a_label": a.label, "b_label": b.label, "a": tensor_histogram(key, ta, bins=bins).to_dict(), "b": hb}
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@router.get("/checkpoints", response_class=HTMLResponse, include_in_schema=False)
+def checkpoints_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
+    return render(request, "checkpoints.html", index=checkpoints_index(store, settings))
+
+
+@router.get("/checkpoints/{cid}", response_class=HTMLResponse, include_in_schema=False)
+def checkpoint_page(request: Request, ckpt: CheckpointDep, store: StoreDep) -> HTMLResponse:
+    others = [c.summary() for c in store if c.id != ckpt.id]
+    return render(request, "checkpoint.html", ckpt=ckpt.to_dict(), others=others)

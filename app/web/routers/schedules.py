@@ -1,0 +1,193 @@
+"""LR schedule lab: the scheduler catalogue, previews (with or without a model), exports, pages.
+
+HTTP contract (see issue 4; external checks read it):
+POST /api/schedules/preview
+  {"optimizer": {"type", "lr", ...}, "groups": [{"lr": ...}, ...], "scheduler": {"type", "args"},
+   "epochs": int, "steps_per_epoch": int, "step": "epoch" | "batch"}
+  -> {"x": [...], "groups": [{"lr": [...], "momentum": [...] | null, ...}], "warnings": [...], ...}
+  One entry per optimizer step (epochs * steps_per_epoch); entry i is what optimizer step i uses.
+  Optional: "max_points" (decimate for drawing), "encoding": "b64" (float64 base64 arrays),
+  "overlay_batch_mistake", "metrics" / "metric_shape" (ReduceLROnPlateau).
+POST /api/models/{id}/schedules/preview: the same, "groups" hold {"name", "match": [...], options}.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from app.inspect import param_groups as pg
+from app.inspect import schedules
+from app.inspect.errors import InvalidRequest
+from app.inspect.registry import LoadedModel
+from app.web.deps import ModelDep, render
+
+router = APIRouter(tags=["schedules"])
+
+# torch builds its first optimizer slowly (it imports torch._dynamo): do that in the background
+# when the app is assembled, so the first preview a user asks for is not the slow one.
+threading.Thread(target=schedules.warm_up, name="torchscope-optim-warmup", daemon=True).start()
+
+JsonBody = Annotated[dict[str, Any], Body(description="preview request (see the module docstring)")]
+
+# What the page starts with when it has nothing else (also the snippet/CSV examples in the docs).
+DEFAULT_REQUEST: dict[str, Any] = {
+    "optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9},
+    "groups": [{}],
+    "scheduler": {
+        "type": "SequentialLR",
+        "args": {
+            "milestones": [5],
+            "schedulers": [
+                {"type": "LinearLR", "args": {"start_factor": 0.1, "total_iters": 5}},
+                {"type": "CosineAnnealingLR", "args": {"T_max": 45}},
+            ],
+        },
+    },
+    "epochs": 50,
+    "steps_per_epoch": 100,
+    "step": "epoch",
+}
+
+
+def _json(data: Any, timing: dict[str, float] | None = None, status: int = 200) -> Response:
+    # Our own encoder: FastAPI's jsonable_encoder walks every float of a 100k-step series.
+    t = time.perf_counter()
+    body = schedules.dumps(data)
+    headers = {}
+    if timing is not None:
+        timing["encode"] = (time.perf_counter() - t) * 1000
+        headers["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in timing.items())
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _encoding(body: dict[str, Any]) -> str:
+    enc = body.get("encoding", "json")
+    if enc not in ("json", "b64"):
+        raise InvalidRequest(f'encoding: must be "json" or "b64", got {enc!r}', field="encoding")
+    return str(enc)
+
+
+def preview_data(body: dict[str, Any], loaded: LoadedModel | None = None) -> schedules.Preview:
+    """The one data function behind the preview endpoints, the exports and the pages."""
+    if loaded is None:
+        return schedules.preview(schedules.parse_request(body))
+    with loaded.lock:
+        return schedules.model_preview(body, loaded.module)
+
+
+def membership_data(loaded: LoadedModel, groups: Any) -> dict[str, Any]:
+    with loaded.lock:
+        return pg.resolve(loaded.module, pg.parse_rules(groups)).to_dict()
+
+
+def _spec_and_names(body: dict[str, Any], loaded: LoadedModel | None) -> tuple[schedules.PreviewSpec, list[tuple[str, ...]] | None]:
+    if loaded is None:
+        return schedules.parse_request(body), None
+    with loaded.lock:
+        m = pg.resolve(loaded.module, pg.parse_rules(body.get("groups", [])))
+    spec = schedules.parse_request(
+        body, group_names=[g.name for g in m.groups], group_overrides=[g.options for g in m.groups]
+    )
+    return spec, [g.params for g in m.groups]
+
+
+# --------------------------------------------------------------------------- API
+
+
+@router.get("/api/schedulers")
+def get_catalogue() -> dict[str, Any]:
+    """Every scheduler of torch.optim.lr_scheduler (arguments from inspect.signature) and the optimizers."""
+    return schedules.catalogue()
+
+
+@router.post("/api/schedules/preview")
+def post_preview(body: JsonBody) -> Response:
+    """lr (and momentum / betas[0]) per optimizer step and group, equal to stepping torch."""
+    enc = _encoding(body)
+    t = time.perf_counter()
+    result = preview_data(body)
+    timing = {"preview": (time.perf_counter() - t) * 1000}
+    return _json(result.to_dict("raw" if enc == "json" else enc), timing)
+
+
+@router.post("/api/models/{model_id}/schedules/preview")
+def post_model_preview(loaded: ModelDep, body: JsonBody) -> Response:
+    """The preview with param groups chosen by patterns over this model's parameter names or module classes."""
+    enc = _encoding(body)
+    t = time.perf_counter()
+    result = preview_data(body, loaded)
+    timing = {"preview": (time.perf_counter() - t) * 1000}
+    return _json(result.to_dict("raw" if enc == "json" else enc), timing)
+
+
+@router.post("/api/models/{model_id}/schedules/groups")
+def post_groups(loaded: ModelDep, body: JsonBody) -> dict[str, Any]:
+    """Which parameters each group pattern holds (names, counts), double matches and empty groups."""
+    return membership_data(loaded, body.get("groups", []))
+
+
+def _snippet(body: dict[str, Any], loaded: LoadedModel | None) -> Response:
+    spec, names = _spec_and_names(body, loaded)
+    # Build it once so a snippet is only ever exported for something torch accepts.
+    schedules.compute_series(spec, min(spec.scheduler_steps, 2))
+    code = schedules.snippet(spec, names)
+    if body.get("format") == "py":
+        return PlainTextResponse(code, media_type="text/x-python")
+    return _json({"code": code})
+
+
+@router.post("/api/schedules/snippet")
+def post_snippet(body: JsonBody) -> Response:
+    """Python that builds exactly this optimizer and scheduler, with the training-loop skeleton."""
+    return _snippet(body, None)
+
+
+@router.post("/api/models/{model_id}/schedules/snippet")
+def post_model_snippet(loaded: ModelDep, body: JsonBody) -> Response:
+    """The snippet with this model's param groups listed by parameter name."""
+    return _snippet(body, loaded)
+
+
+def _csv(result: schedules.Preview, name: str) -> Response:
+    return Response(
+        schedules.csv_text(result),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post("/api/schedules/csv")
+def post_csv(body: JsonBody) -> Response:
+    """The curves as CSV: step, epoch, then lr (and momentum) per group."""
+    return _csv(preview_data(body), "schedule.csv")
+
+
+@router.post("/api/models/{model_id}/schedules/csv")
+def post_model_csv(loaded: ModelDep, body: JsonBody) -> Response:
+    return _csv(preview_data(body, loaded), f"{loaded.id}-schedule.csv")
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@router.get("/schedules", response_class=HTMLResponse, include_in_schema=False)
+def schedules_page(request: Request) -> HTMLResponse:
+    return render(request, "schedules.html", model=None, catalogue=schedules.catalogue(),
+                  initial=DEFAULT_REQUEST, membership=None)
+
+
+@router.get("/models/{model_id}/schedules", response_class=HTMLResponse, include_in_schema=False)
+def model_schedules_page(request: Request, loaded: ModelDep) -> HTMLResponse:
+    initial = {**DEFAULT_REQUEST, "groups": _default_rules(loaded)}
+    return render(request, "schedules.html", model=loaded, catalogue=schedules.catalogue(),
+                  initial=initial, membership=membership_data(loaded, initial["groups"]))
+
+
+def _default_rules(loaded: LoadedModel) -> list[dict[str, Any]]:
+    # A useful start: biases and norm layers without weight decay, the rest at the defaults.
+    return [{"name": "no_decay", "match": ["*.bias", "*Norm*"], "weight_decay": 0.0}]
