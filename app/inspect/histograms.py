@@ -51,7 +51,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -367,8 +367,8 @@ class _Prepared:
     hi: float | None = None
     scale: float | None = None
     mode: str = "fast"  # fast | constant | numpy | empty
-    bin_futures: list[Future[torch.Tensor]] = field(default_factory=list)
-    stat_futures: list[Future[tuple[float, float, float, int]]] = field(default_factory=list)
+    bin_futures: list[Pending[torch.Tensor]] = field(default_factory=list)
+    stat_futures: list[Pending[tuple[float, float, float, int]]] = field(default_factory=list)
 
 
 def _flat_values(name: str, tensor: torch.Tensor) -> torch.Tensor:
@@ -387,20 +387,34 @@ def _minmax_chunk(x: torch.Tensor) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _run_or_submit(fn: Callable[..., T], x: torch.Tensor, *args: Any) -> Future[T]:
+class _Done(Generic[T]):
+    """A result computed right away, with the one method of Future we use (a real
+    Future builds a threading.Condition: measurable at hundreds per call)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T) -> None:
+        self._value = value
+
+    def result(self) -> T:
+        return self._value
+
+
+Pending = Future[T] | _Done[T]
+
+
+def _run_or_submit(fn: Callable[..., T], x: torch.Tensor, *args: Any) -> Pending[T]:
     """Small work runs right here: a pool round trip costs more than the work itself.
 
     Below ATen's grain size the kernels are single-threaded in this thread too, so
     no OpenMP team is started here (see ``histograms``).
     """
     if x.numel() <= _INLINE:
-        done: Future[T] = Future()
-        done.set_result(fn(x, *args))
-        return done
+        return _Done(fn(x, *args))
     return _get_pool().submit(fn, x, *args)
 
 
-def _submit_minmax(x: torch.Tensor) -> list[Future[tuple[float, float]]]:
+def _submit_minmax(x: torch.Tensor) -> list[Pending[tuple[float, float]]]:
     return [_run_or_submit(_minmax_chunk, x[i : i + _PART]) for i in range(0, x.numel(), _PART)]
 
 
@@ -421,7 +435,7 @@ def _stats_part(x: torch.Tensor) -> tuple[float, float, float, int]:
 
 
 def _prepare(
-    name: str, tensor: torch.Tensor, x: torch.Tensor, minmax: list[Future[tuple[float, float]]]
+    name: str, tensor: torch.Tensor, x: torch.Tensor, minmax: list[Pending[tuple[float, float]]]
 ) -> _Prepared:
     nan = inf = 0
     lo = hi = 0.0
@@ -583,7 +597,7 @@ def histograms(
         # tensor's binning is queued as soon as its min/max is known, so the
         # queue never runs dry.
         items = list(named)
-        staged: dict[int, tuple[torch.Tensor, list[Future[tuple[float, float]]]]] = {}
+        staged: dict[int, tuple[torch.Tensor, list[Pending[tuple[float, float]]]]] = {}
         ahead = _LOOKAHEAD if _LOOKAHEAD > 0 else len(items)
 
         def stage(j: int) -> None:
@@ -617,8 +631,8 @@ def histograms(
                     numel=p.numel,
                     dtype=p.dtype,
                     shape=p.shape,
-                    edges=tuple(float(e) for e in edges),
-                    counts=tuple(int(c) for c in counts),
+                    edges=tuple(edges.tolist()),  # float32 -> Python float is exact
+                    counts=tuple(counts.tolist()),
                     stats=_finish_stats(p, stats, quantiles),
                     sampled=p.sampled,
                 )
