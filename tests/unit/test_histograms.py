@@ -24,7 +24,8 @@ from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, TiedEmbed
 
 def numpy_counts(tensor: torch.Tensor, edges: tuple[float, ...]) -> list[int]:
     values = tensor.detach().float().numpy().ravel()
-    return np.histogram(values, bins=np.asarray(edges))[0].tolist()
+    counts: list[int] = np.histogram(values, bins=np.asarray(edges))[0].tolist()
+    return counts
 
 
 CASES = {
@@ -45,6 +46,7 @@ CASES = {
     "few_floats_in_range": lambda: torch.tensor([1000.0, 1000.0001, 1000.0002, 1000.0003] * 3),
     "single": lambda: torch.tensor([2.5]),
     "multi_chunk": lambda: torch.randn(3 * (1 << 17) + 5),
+    "multi_part": lambda: torch.randn(2 * (1 << 20) + 3) * 7 - 1,
 }
 
 
@@ -78,7 +80,7 @@ def test_many_random_tensors_in_one_batch_are_all_exact() -> None:
         scale = 10 ** rng.uniform(-20, 20)
         values = rng.standard_normal(n) * scale + rng.normal() * 10 ** rng.uniform(-3, 3) * scale
         if i % 4 == 0:  # heavy ties
-            values = rng.integers(-3, 4, n) * scale
+            values = (rng.integers(-3, 4, n) * scale).astype(np.float64)
         named.append((f"t{i}", torch.from_numpy(values.astype(np.float32))))
     for (_, tensor), h in zip(named, histograms(named, 37, stats=False), strict=True):
         assert list(h.counts) == numpy_counts(tensor, h.edges)
@@ -226,7 +228,9 @@ def test_overview_in_depth_order_with_buffers_and_lazy_rows() -> None:
     assert nbt.stats is not None and nbt.stats.mean == 0 and nbt.dtype == "int64"
     half = next(r for r in ov.tensors if r.name == "2.b.weight")
     assert half.dtype == "bfloat16" and half.stats is not None
-    assert half.stats.std == pytest.approx(model[2].b.weight.float().std().item(), rel=1e-5)
+    assert half.stats.std == pytest.approx(
+        model[2].get_parameter("b.weight").float().std().item(), rel=1e-5
+    )
     assert ov.to_dict()["tensors"][2]["module_type"] == "BatchNorm1d"
 
 
@@ -238,3 +242,16 @@ def test_model_histograms_cover_every_tensor_with_values() -> None:
         tensor = find_tensor(model, h.name)
         assert list(h.counts) == numpy_counts(tensor, h.edges)
         assert not math.isnan(h.stats.std or 0.0)
+
+
+def test_worker_pool_leaves_torch_threading_of_other_threads_alone() -> None:
+    import threading
+
+    tensor_histogram("t", torch.randn(1 << 20))
+    seen: list[int] = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen == [torch.get_num_threads()]
+    # ...while the pool's own workers stay single-threaded (they are the parallelism)
+    assert H._get_pool().submit(torch.get_num_threads).result() == 1

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.routers import checkpoints, models, schedules
+from app.web.routers import checkpoints, initlab, models, schedules, weights
 
 ROUTERS: list[APIRouter] = [
     models.router,
+    weights.router,
+    initlab.router,
     schedules.router,
     checkpoints.router,
 ]

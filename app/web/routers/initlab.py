@@ -1,0 +1,97 @@
+"""Init lab: the nn.init catalogue, plan preview / apply / reset, state_dict download, snippet, page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.inspect import export, initlab
+from app.inspect import histograms as H
+from app.inspect.registry import LoadedModel
+from app.web.deps import ModelDep, render
+
+router = APIRouter()
+
+PlanBody = Annotated[
+    dict[str, Any],
+    Body(
+        description='{"rules": [{"match", "tensor", "fn", "args"}], "seed": int}',
+        examples=[{"rules": [{"match": "Linear", "tensor": "weight", "fn": "kaiming_normal_",
+                              "args": {"nonlinearity": "relu"}}], "seed": 0}],
+    ),
+]  # fmt: skip
+BinsQuery = Annotated[int, Query(ge=H.MIN_BINS, le=H.MAX_BINS)]
+
+
+def plan_preview(loaded: LoadedModel, data: dict[str, Any], bins: int) -> dict[str, Any]:
+    plan = initlab.parse_plan(data)
+    with loaded.lock:
+        return initlab.preview(loaded.module, plan, bins).to_dict()
+
+
+@router.get("/api/init/schemes", tags=["init"])
+def get_schemes() -> dict[str, Any]:
+    """Every torch.nn.init function with its arguments (read with inspect.signature), ranks, dtypes, gains."""
+    return initlab.schemes_payload()
+
+
+@router.post("/api/models/{model_id}/init/preview", tags=["init"])
+def post_preview(
+    loaded: ModelDep, plan: PlanBody, bins: BinsQuery = H.DEFAULT_BINS
+) -> dict[str, Any]:
+    """Before/after histograms and the theoretical distribution per affected tensor; changes nothing."""
+    return plan_preview(loaded, plan, bins)
+
+
+@router.post("/api/models/{model_id}/init/apply", tags=["init"])
+def post_apply(loaded: ModelDep, plan: PlanBody) -> dict[str, Any]:
+    """Apply the plan to the served model; the original weights are kept for reset."""
+    return initlab.apply(loaded, initlab.parse_plan(plan)).to_dict()
+
+
+@router.post("/api/models/{model_id}/init/reset", tags=["init"])
+def post_reset(loaded: ModelDep) -> dict[str, Any]:
+    """Restore the weights the model had before its first change, bit for bit."""
+    return initlab.reset(loaded)
+
+
+@router.post("/api/models/{model_id}/init/snippet", tags=["init"])
+def post_snippet(loaded: ModelDep, plan: PlanBody) -> dict[str, Any]:
+    """A runnable ``weights_init(model, seed)`` reproducing the plan (validated against this model)."""
+    parsed = initlab.parse_plan(plan)
+    with loaded.lock:
+        initlab.resolve(loaded.module, parsed)
+    return {"code": initlab.snippet(parsed), "plan": parsed.to_dict()}
+
+
+@router.get("/api/models/{model_id}/state_dict", tags=["init"])
+def get_state_dict(
+    loaded: ModelDep, format: export.ExportFormat = export.ExportFormat.pt
+) -> Response:
+    """Download the current state_dict; loads with ``load_state_dict(strict=True)``."""
+    with loaded.lock:
+        out = export.export_state_dict(loaded.module, format, loaded.id)
+    return Response(
+        content=out.data,
+        media_type=out.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
+    )
+
+
+@router.get("/models/{model_id}/init", response_class=HTMLResponse, include_in_schema=False)
+def init_page(request: Request, loaded: ModelDep) -> HTMLResponse:
+    with loaded.lock:
+        rows = H.named_tensors(loaded.module)
+        classes = sorted({type(m).__name__ for _, m in loaded.module.named_modules()})
+    names = [r.name for r in rows] + [a for r in rows for a in r.aliases]
+    return render(
+        request,
+        "init.html",
+        model=loaded,
+        schemes=initlab.schemes_payload(),
+        classes=classes,
+        tensor_names=names,
+        max_seed=initlab.MAX_SEED,
+    )
