@@ -106,8 +106,9 @@
     }
     const chart = item.querySelector(".chart");
     await Plotly.newPlot(chart, traces, {
-      barmode: "overlay", bargap: 0, margin: { t: 8, r: 8, b: 32, l: 48 }, showlegend: true,
-      legend: { orientation: "h", y: -0.15 }, height: 260,
+      barmode: "overlay", bargap: 0, margin: { t: 8, r: 8, b: 40, l: 52 }, showlegend: true,
+      xaxis: { title: { text: "weight value" } }, yaxis: { title: { text: "count (elements)" } },
+      legend: { orientation: "h", y: -0.3 }, height: 290,
     }, { displaylogo: false, responsive: true });
     chart.dataset.ready = "1";
   }
