@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install install-test chromium serve test bench
+.PHONY: install install-test chromium serve test bench lint
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,9 @@ bench: install-test
 		case $$f in */zoo.py|*/__init__.py) continue;; esac; \
 		echo "== $$f"; $(PY) $$f; \
 	done
+
+# Static checks (strict mypy on the package, ruff on everything).
+lint: $(PY)
+	$(PY) -m pip install -q "$(TORCH)" -e ".[test,bench,dev]"
+	$(PY) -m ruff check app tests benchmarks
+	$(PY) -m mypy app

@@ -1542,7 +1542,7 @@ def _teach(spec: PreviewSpec, series: Series, opt: torch.optim.Optimizer) -> tup
                     continue  # torch raised before this milestone
                 # A warm-up that hands over at its own pace (LinearLR reaching the base lr exactly
                 # at the milestone) is no jump: compare with the steps on either side.
-                neighbours = [np.abs(lr[:, k + 1] - lr[:, k]) for k in (m - 2, m) if 0 <= k and k + 1 < lr.shape[1]]
+                neighbours = [np.abs(lr[:, k + 1] - lr[:, k]) for k in (m - 2, m) if k >= 0 and k + 1 < lr.shape[1]]
                 usual = np.nanmax(np.stack(neighbours), axis=0) if neighbours else np.zeros_like(jump)
                 rel = np.where(jump > 2 * usual + 1e-15, rel, 0.0)
                 if np.nanmax(rel) > 0.05:
