@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from starlette.types import Scope
 from app import STATIC_DIR, __version__
 from app.inspect.models import load_models
 from app.inspect.registry import ModelRegistry
+from app.inspect.schedules import warm_up as schedules_warm_up
 from app.settings import Settings
 from app.web.deps import make_templates
 from app.web.errors import install_error_handlers
@@ -56,6 +58,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # torch builds its first optimizer slowly (it imports torch._dynamo, ~3 s here): do it in
+        # the background at startup, so the first LR-schedule preview a user asks for is not slow.
+        threading.Thread(target=schedules_warm_up, name="torchscope-optim-warmup", daemon=True).start()
         if registry is None:
             app.state.registry = load_models(settings.specs, settings.kwargs, meta=settings.meta)
         # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.

@@ -13,7 +13,6 @@ POST /api/models/{id}/schedules/preview: the same, "groups" hold {"name", "match
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Annotated, Any
 
@@ -28,9 +27,6 @@ from app.web.deps import ModelDep, render
 
 router = APIRouter(tags=["schedules"])
 
-# torch builds its first optimizer slowly (it imports torch._dynamo): do that in the background
-# when the app is assembled, so the first preview a user asks for is not the slow one.
-threading.Thread(target=schedules.warm_up, name="torchscope-optim-warmup", daemon=True).start()
 
 JsonBody = Annotated[dict[str, Any], Body(description="preview request (see the module docstring)")]
 
