@@ -27,34 +27,12 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.inspect.checkpoints import open_checkpoint
 from app.inspect.compare import Entry, load_report
-
-
-class Block(nn.Module):
-    def __init__(self, d: int) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(d)
-        self.attn = nn.Linear(d, 3 * d)
-        self.proj = nn.Linear(d, d)
-        self.ln_2 = nn.LayerNorm(d)
-        self.fc = nn.Linear(d, 4 * d)
-        self.fc_proj = nn.Linear(4 * d, d)
-
-
-class GPT2Small(nn.Module):
-    """GPT-2 small's parameter layout (124M parameters)."""
-
-    def __init__(self, layers: int = 12, d: int = 768, vocab: int = 50257, ctx: int = 1024) -> None:
-        super().__init__()
-        self.wte = nn.Embedding(vocab, d)
-        self.wpe = nn.Embedding(ctx, d)
-        self.h = nn.ModuleList(Block(d) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(d)
+from benchmarks.zoo import GPT2Like
 
 
 def rss_mb() -> float:
@@ -87,7 +65,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with torch.device("meta"):
-        meta_model = GPT2Small(args.layers)
+        meta_model = GPT2Like(n_layer=args.layers)
+    del meta_model.lm_head  # tied to wte: GPT-2 checkpoints save it once, as wte.weight
     torch.manual_seed(0)
     sd = {k: torch.randn(v.shape) for k, v in meta_model.state_dict().items()}
     n_params = sum(t.numel() for t in sd.values())
@@ -144,7 +123,7 @@ def main() -> None:
             t = ck.tensor("wte.weight")
             first = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
-            ck.tensor("h.0.fc.weight")
+            ck.tensor("h.0.mlp.c_fc.weight")
             second = (time.perf_counter() - t0) * 1000
             total = float(t.sum())  # touches every page of the 147 MB embedding
             after_read = rss_mb()

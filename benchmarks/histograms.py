@@ -25,38 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.inspect.histograms import model_histograms, named_tensors
-
-
-class Block(nn.Module):
-    """One GPT-2 block's parameters (Conv1D-style c_attn / c_proj / c_fc shapes)."""
-
-    def __init__(self, d: int = 768) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(d)
-        self.c_attn = nn.Linear(d, 3 * d)
-        self.attn_proj = nn.Linear(d, d)
-        self.ln_2 = nn.LayerNorm(d)
-        self.c_fc = nn.Linear(d, 4 * d)
-        self.mlp_proj = nn.Linear(4 * d, d)
-
-
-class GPT2Small(nn.Module):
-    """GPT-2 small's parameter shapes: 124,439,808 parameters, lm_head tied to wte."""
-
-    def __init__(self, vocab: int = 50257, ctx: int = 1024, d: int = 768, layers: int = 12) -> None:
-        super().__init__()
-        self.wte = nn.Embedding(vocab, d)
-        self.wpe = nn.Embedding(ctx, d)
-        self.h = nn.ModuleList(Block(d) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(d)
-        self.lm_head = nn.Linear(d, vocab, bias=False)
-        self.lm_head.weight = self.wte.weight
-
+from benchmarks.zoo import gpt2_small
 
 CPU: dict[int, list[float]] = {}
 
@@ -90,7 +63,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     with torch.no_grad():
-        model = GPT2Small()
+        model = gpt2_small()
         for p in model.parameters():
             p.normal_(0, 0.02)
     tensors = [(r.name, r.tensor.detach()) for r in named_tensors(model)]
