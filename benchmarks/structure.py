@@ -25,6 +25,11 @@ from app.inspect import structure
 from benchmarks.zoo import gpt2_small, gpt2_xl, resnet50_like, wide_model
 
 
+def dumps(obj: object) -> str:
+    """Serialised as the server does (compact separators)."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
 def best_of(fn: Callable[[], object], repeat: int) -> float:
     """Median of ``repeat`` runs, in milliseconds (after one warm-up)."""
     fn()
@@ -39,17 +44,17 @@ def best_of(fn: Callable[[], object], repeat: int) -> float:
 def ours(model: torch.nn.Module) -> None:
     """Cold: the three payloads from scratch, one shared walk, serialised as the server does."""
     index = structure.paused_gc(structure.ModuleIndex)(model)
-    json.dumps(structure.summary(model, walk=index.walk))
-    json.dumps(structure.tree(model, index=index))
-    json.dumps(structure.parameters_table(model, index.walk))
+    dumps(structure.summary(model, walk=index.walk))
+    dumps(structure.tree(model, index=index))
+    dumps(structure.parameters_table(model, index.walk))
 
 
 def first_view(model: torch.nn.Module) -> None:
     """What the structure page asks for first: summary, a bounded tree, the parameter table."""
     index = structure.paused_gc(structure.ModuleIndex)(model)
-    json.dumps(structure.summary(model, walk=index.walk))
-    json.dumps(structure.tree(model, depth=2, max_nodes=400, index=index))
-    json.dumps(structure.parameters_table(model, index.walk))
+    dumps(structure.summary(model, walk=index.walk))
+    dumps(structure.tree(model, depth=2, max_nodes=400, index=index))
+    dumps(structure.parameters_table(model, index.walk))
 
 
 def served(model: torch.nn.Module) -> Callable[[], object]:
@@ -101,7 +106,7 @@ def main() -> None:
         n_par = sum(p.numel() for p in model.parameters())
         repeat = 5 if n_mod > 5000 else 10
         cold_ms = best_of(lambda m=model: ours(m), repeat)
-        tree_ms = best_of(lambda m=model: json.dumps(structure.tree(m)), repeat)
+        tree_ms = best_of(lambda m=model: dumps(structure.tree(m)), repeat)
         page_ms = best_of(lambda m=model: first_view(m), repeat)
         warm_ms = best_of(served(model), repeat)
         ti_ms = best_of(lambda m=model: torchinfo.summary(m, verbose=0), 3)
