@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _answer(request, 500, f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _jsonable(errors: object) -> object:
-    import json
-
-    return json.loads(json.dumps(errors, default=str))
+def _jsonable(errors: Sequence[Any]) -> object:
+    """FastAPI's error list, safe to send: no echoed input (it may be huge, or inf/NaN)."""
+    slim = [{k: v for k, v in dict(e).items() if k not in ("input", "ctx", "url")} for e in errors]
+    return json.loads(json.dumps(slim, default=str), parse_constant=str)
