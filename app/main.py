@@ -24,6 +24,7 @@ from app.settings import Settings
 from app.web.deps import make_templates
 from app.web.errors import install_error_handlers
 from app.web.routers import ROUTERS
+from app.web.routers.models import prewarm_structure
 
 log = logging.getLogger("torchscope")
 
@@ -63,6 +64,11 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         threading.Thread(target=schedules_warm_up, name="torchscope-optim-warmup", daemon=True).start()
         if registry is None:
             app.state.registry = load_models(settings.specs, settings.kwargs, meta=settings.meta)
+        # The structure views of a big model take a few hundred ms to compute the first time
+        # (then they are memoised): compute them now, so the first page a user opens is fast.
+        threading.Thread(
+            target=prewarm_structure, args=(list(app.state.registry),), name="torchscope-prewarm", daemon=True
+        ).start()
         # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.
         from app.web.routers.checkpoints import start_checkpoints, stop_checkpoints
 

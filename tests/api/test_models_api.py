@@ -124,3 +124,17 @@ def test_memoised_views_follow_changes(make_client) -> None:
     assert s["parameters"]["uninitialized"] == [] and s["parameters"]["total"] == 5 * 3 + 5 + 12
     assert c.get("/api/models/lazynet/parameters").json()[0]["shape"] == [5, 3]
     assert c.get("/api/models/lazynet/tree").json()["params_total"] == 32
+
+
+def test_structure_views_are_prewarmed_at_startup(make_client) -> None:
+    import time
+
+    c = make_client(Settings(specs=["tests.fixtures.models:wide_model"]))
+    loaded = c.app.state.registry.get("wide_model")
+    deadline = time.monotonic() + 30
+    while "json:parameters" not in loaded._memo and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {"index", "summary", "json:parameters", "json:buffers"} <= set(loaded._memo)
+    # what was prewarmed is what the API serves
+    assert c.get("/api/models/wide_model").json()["modules"] == 19_997
+    assert len(c.get("/api/models/wide_model/parameters").json()) == 19_996

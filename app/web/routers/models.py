@@ -44,6 +44,23 @@ def _json(loaded: LoadedModel, key: str, compute: Callable[[], Any]) -> Response
     return Response(body, media_type="application/json")
 
 
+def prewarm_structure(models: list[LoadedModel]) -> None:
+    """Fill the memoised views every structure page asks for first (runs in a thread at startup)."""
+    for loaded in models:
+        with loaded.lock:
+            model_summary(loaded)
+            parameters_json(loaded)
+            buffers_json(loaded)
+
+
+def parameters_json(loaded: LoadedModel) -> Response:
+    return _json(loaded, "parameters", lambda: structure.parameters_table(loaded.module, _index(loaded).walk))
+
+
+def buffers_json(loaded: LoadedModel) -> Response:
+    return _json(loaded, "buffers", lambda: structure.buffers_table(loaded.module, _index(loaded).walk))
+
+
 @router.get("/api/models", tags=["models"])
 def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
     """The served models, in the order their SPECs were given."""
@@ -86,14 +103,14 @@ def get_modules(loaded: ModelDep) -> Response:
 def get_parameters(loaded: ModelDep) -> Response:
     """One row per name of named_parameters(remove_duplicate=False); tied names list each other."""
     with loaded.lock:
-        return _json(loaded, "parameters", lambda: structure.parameters_table(loaded.module, _index(loaded).walk))
+        return parameters_json(loaded)
 
 
 @router.get("/api/models/{model_id}/buffers", tags=["models"])
 def get_buffers(loaded: ModelDep) -> Response:
     """One row per name of named_buffers(remove_duplicate=False), with persistence."""
     with loaded.lock:
-        return _json(loaded, "buffers", lambda: structure.buffers_table(loaded.module, _index(loaded).walk))
+        return buffers_json(loaded)
 
 
 @router.get("/api/models/{model_id}/lint", tags=["models"])
