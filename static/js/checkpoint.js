@@ -15,17 +15,39 @@
       const file = input.files[0];
       const button = document.getElementById("upload-button");
       button.disabled = true;
+      const progress = document.getElementById("upload-progress");
       try {
         // The raw file as the body: the server streams it to disk and stops at the size limit.
-        const res = await fetch("/api/checkpoints/upload?filename=" + encodeURIComponent(file.name),
-          { method: "POST", body: file, headers: { Accept: "application/json", "Content-Type": "application/octet-stream" } });
-        const data = await res.json();
-        if (!res.ok) { const err = new Error(data.detail || res.statusText); err.status = res.status; throw err; }
+        // XMLHttpRequest rather than fetch: only it reports upload progress (checkpoints are big).
+        const data = await new Promise((resolve, reject) => {
+          const xhr = new XMLHttpRequest();
+          xhr.open("POST", "/api/checkpoints/upload?filename=" + encodeURIComponent(file.name));
+          xhr.setRequestHeader("Accept", "application/json");
+          xhr.setRequestHeader("Content-Type", "application/octet-stream");
+          xhr.upload.onprogress = (e) => {
+            if (!e.lengthComputable) return;
+            progress.hidden = false;
+            progress.max = e.total;
+            progress.value = e.loaded;
+            progress.title = fmtBytes(e.loaded) + " of " + fmtBytes(e.total);
+          };
+          xhr.onload = () => {
+            let body = null;
+            try { body = JSON.parse(xhr.responseText); } catch (_) { body = { detail: xhr.statusText }; }
+            if (xhr.status >= 200 && xhr.status < 300) { resolve(body); return; }
+            const err = new Error((body && body.detail) || xhr.statusText);
+            err.status = xhr.status;
+            reject(err);
+          };
+          xhr.onerror = () => reject(new Error("the upload was interrupted"));
+          xhr.send(file);
+        });
         window.location.href = "/checkpoints/" + encodeURIComponent(data.id);
       } catch (err) {
         showError("upload-error", err);
       } finally {
         button.disabled = false;
+        progress.hidden = true;
       }
     });
   }

@@ -120,3 +120,20 @@ def test_diff_overlay_against_model(page: Page, server: LiveServer, files: dict[
     page.wait_for_function("document.getElementById('hist-chart').dataset.ready === '1'")
     traces = page.evaluate("document.getElementById('hist-chart').data.map(t => [t.name, t.y.reduce((s, v) => s + v, 0)])")
     assert traces == [["a: training.ckpt", 2], ["b: TwoLayerNet (current weights)", 2]]
+
+
+def test_refused_upload_is_explained_on_the_page_and_never_runs(
+    page: Page, server: LiveServer, files: dict[str, Path], page_problems: PageProblems
+) -> None:
+    page.goto(server.url + "/checkpoints")
+    page.set_input_files("#upload-file", str(files["malicious"]))
+    page.click("#upload-button")
+    error = page.locator("#upload-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("422")
+    expect(error).to_contain_text("posix.system")
+    expect(page.locator("#upload-progress")).to_be_hidden()
+    assert page.url.endswith("/checkpoints")
+    assert not files["marker"].exists()  # the payload would have created it
+    assert all("422" in e for e in page_problems.console_errors)
+    page_problems.console_errors.clear()  # the browser logs the refused request itself
