@@ -2,7 +2,38 @@
 (function () {
   "use strict";
 
+  // A top-bar indicator for work that takes a while (histograms of a big model, init previews,
+  // checkpoint diffs): shown after 300 ms, with the elapsed time, while any request is in flight.
+  let inFlight = 0, busyTimer = null, busySince = 0;
+  function busyTick() {
+    const box = document.getElementById("busy");
+    if (!box) return;
+    box.hidden = inFlight === 0;
+    box.textContent = "working… " + ((performance.now() - busySince) / 1000).toFixed(1) + " s";
+  }
+  function busyStart() {
+    if (inFlight++ === 0) {
+      busySince = performance.now();
+      busyTimer = setTimeout(function tick() { busyTick(); busyTimer = setTimeout(tick, 100); }, 300);
+    }
+  }
+  function busyEnd() {
+    if (--inFlight === 0) {
+      clearTimeout(busyTimer);
+      busyTick();
+    }
+  }
+
   async function api(url, opts) {
+    busyStart();
+    try {
+      return await request(url, opts);
+    } finally {
+      busyEnd();
+    }
+  }
+
+  async function request(url, opts) {
     opts = opts || {};
     const init = { method: opts.method || "GET", headers: { Accept: "application/json" } };
     if (opts.body !== undefined) {

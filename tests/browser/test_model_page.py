@@ -134,3 +134,17 @@ def test_openapi_docs_page_works_offline(page: Page, live_server: LiveServer) ->
     # Swagger UI rendered the operations from /openapi.json with its vendored bundle (no CDN)
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
     expect(page.locator('.opblock-summary-path[data-path="/api/models/{model_id}/tree"]')).to_have_count(1)
+
+
+def test_slow_work_shows_a_busy_indicator_with_elapsed_time(page: Page, live_server: LiveServer) -> None:
+    held = []  # the parameter table of a big model takes a while: hold its request to simulate that
+    page.route("**/api/models/smallcnn/parameters", lambda route: held.append(route))
+    page.goto(f"{live_server.url}/models/smallcnn")
+    busy = page.locator("#busy")
+    expect(busy).to_be_visible()
+    expect(busy).to_contain_text("working…")
+    expect(busy).to_have_text(re.compile(r"working… \d+\.\d s"))
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_function("document.getElementById('params-table').dataset.ready === '1'")
+    expect(busy).to_be_hidden()
