@@ -705,7 +705,7 @@ def apply(loaded: LoadedModel, plan: Plan) -> ApplyResult:
     with loaded.lock:
         assignments = resolve(loaded.module, plan)
         new = _run(assignments, plan.seed)
-        loaded.ensure_original()
+        loaded.ensure_original(a.row.tensor for a in assignments)  # only what changes
         with torch.no_grad():
             for a in assignments:
                 a.row.tensor.copy_(new[a.row.name])

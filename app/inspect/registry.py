@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -50,7 +50,7 @@ class LoadedModel:
 
     @property
     def modified(self) -> bool:
-        return self.original is not None
+        return bool(self.original)
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per structure version (call under ``lock``)."""
@@ -66,19 +66,34 @@ class LoadedModel:
             self.version += 1
             self._memo.clear()
 
-    def ensure_original(self) -> None:
-        """Keep a bit-exact copy of the current weights; call before any change."""
+    def ensure_original(self, tensors: Iterable[torch.Tensor] | None = None) -> None:
+        """Keep a bit-exact copy of weights before they change; call before any change.
+
+        ``tensors``: only those about to change (an init rule on ``*.bias`` copies the
+        biases, not a billion-parameter model); ``None`` keeps every tensor.
+        """
         with self.lock:
-            if self.original is None:
-                self.original = {
-                    name: t.detach().clone() for name, t in _named_tensors(self.module)
-                }
+            saved = self.original if self.original is not None else {}
+            named = list(_named_tensors(self.module))
+            if tensors is None:
+                wanted = named
+            else:
+                by_id = {id(t): name for name, t in named}
+                ids = {id(t) for t in tensors}
+                if not ids <= by_id.keys():  # a tensor we cannot name: keep everything, to be safe
+                    wanted = named
+                else:
+                    wanted = [(by_id[i], t) for name, t in named for i in [id(t)] if i in ids]
+            for name, t in wanted:
+                if name not in saved:
+                    saved[name] = t.detach().clone()
+            self.original = saved
 
     @torch.no_grad()
     def reset(self) -> int:
-        """Restore the weights kept by ``ensure_original``; returns the tensors restored."""
+        """Restore the weights kept by ``ensure_original``; returns how many tensors were restored."""
         with self.lock:
-            if self.original is None:
+            if not self.original:
                 return 0
             current = dict(_named_tensors(self.module))
             for name, saved in self.original.items():
@@ -89,8 +104,11 @@ class LoadedModel:
                     tensor.copy_(saved)
                 else:  # something replaced the tensor (e.g. a non-strict load): put it back
                     tensor.data = saved.clone()
+            restored = len(self.original)
+            # The weights are the original again: nothing to keep until the next change.
+            self.original = None
             self.changed()
-            return len(self.original)
+            return restored
 
 
 def slugify(text: str) -> str:
