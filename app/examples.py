@@ -72,7 +72,7 @@ class ResidualBlock(nn.Module):
 
 
 class NestedNet(nn.Module):
-    """Nets nested in nets: named_modules() paths like ``blocks.1.mlp.fc2``."""
+    """Nets nested in nets: named_modules() paths like blocks.1.mlp.fc2."""
 
     def __init__(self, d: int = 8, depth: int = 2) -> None:
         super().__init__()

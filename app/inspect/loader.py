@@ -170,3 +170,18 @@ def is_meta(module: nn.Module) -> bool:
     for buffer in module.buffers():
         return buffer.is_meta
     return False
+
+
+def describe(spec: ModelSpec) -> str:
+    """First line of the docstring of what the SPEC names (class, factory, or the instance's class)."""
+    import inspect as pyinspect
+
+    try:
+        obj = _resolve_attr(spec, _import_target(spec))
+    except ModelSpecError:
+        return ""
+    target = type(obj) if isinstance(obj, nn.Module) else obj
+    if getattr(target, "__module__", "").startswith("torch."):
+        return ""  # torch's own docstrings are reference prose (with :math:), not a description
+    doc = pyinspect.getdoc(target) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.examples import EXAMPLES
 from app.inspect.errors import ModelSpecError
-from app.inspect.loader import build, is_meta, parse_spec
+from app.inspect.loader import build, describe, is_meta, parse_spec
 from app.inspect.registry import ModelRegistry
 from app.inspect.structure import numel
 
@@ -36,6 +36,7 @@ def load_models(
             progress(f"loading {spec.text}{' on the meta device' if meta else ''} ...")
         module = build(spec, meta=meta)
         loaded = registry.add(name or spec.name, spec.text, module, meta=is_meta(module))
+        loaded.doc = describe(spec)
         if progress:
             n = sum(numel(p) for p in module.parameters())
             progress(

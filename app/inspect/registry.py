@@ -36,6 +36,7 @@ class LoadedModel:
     spec: str
     module: nn.Module
     meta: bool = False
+    doc: str = ""  # first line of the docstring of what the SPEC names
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     # Structure views (counts, tree, tables) memoised until the next changed().

@@ -134,3 +134,11 @@ def test_reset_restores_bit_exact() -> None:
     assert not torch.equal(loaded.module.fc1.weight, before["fc1.weight"])
     assert loaded.reset() == 4
     assert all(torch.equal(loaded.module.state_dict()[k], v) for k, v in before.items())
+
+
+def test_models_carry_the_first_line_of_their_docstring() -> None:
+    reg = load_models([])  # the built-in examples describe their lesson
+    docs = {m.name: m.doc for m in reg}
+    assert docs["ListVsModuleList"] == "Layers in a plain list next to the same layers in nn.ModuleList."
+    reg = load_models(["tests.fixtures.models:an_instance", "tests.fixtures.models:TiedEmbeddingLM"])
+    assert [m.doc for m in reg] == ["", "Input and output embeddings share one Parameter: counted once by parameters()."]

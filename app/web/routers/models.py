@@ -29,6 +29,7 @@ def model_summary(loaded: LoadedModel) -> dict[str, Any]:
             )
         )
     data["spec"] = loaded.spec
+    data["doc"] = loaded.doc
     data["modified"] = loaded.modified
     return data
 
@@ -64,7 +65,10 @@ def buffers_json(loaded: LoadedModel) -> Response:
 @router.get("/api/models", tags=["models"])
 def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
     """The served models, in the order their SPECs were given."""
-    return [{"id": m.id, "name": m.name, "class": m.class_name, "spec": m.spec, "meta": m.meta} for m in registry]
+    return [
+        {"id": m.id, "name": m.name, "class": m.class_name, "spec": m.spec, "meta": m.meta, "doc": m.doc}
+        for m in registry
+    ]
 
 
 @router.get("/api/models/{model_id}", tags=["models"])
