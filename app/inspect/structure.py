@@ -356,6 +356,18 @@ class ModuleIndex:
         self.by_path = self.walk.by_path
         self.paths_of = self.walk.paths_of
         self.root = self.walk.root
+        # Tied parameters: module path -> {own name: [the same tensor's other full names]}.
+        self.tied: dict[str, dict[str, list[str]]] = defaultdict(dict)
+        params = self.walk.params
+        if len({id(t) for _, t in params}) != len(params):
+            names: dict[int, list[str]] = defaultdict(list)
+            for full, t in params:
+                names[id(t)].append(full)
+            for same in names.values():
+                if len(same) > 1:
+                    for full in same:
+                        module_path, _, local = full.rpartition(".")
+                        self.tied[module_path][local] = [o for o in same if o != full]
 
     def node(self, entry: _Entry, depth: int | None) -> dict[str, Any]:
         module = entry.module
@@ -381,6 +393,9 @@ class ModuleIndex:
             node["shared_with"] = [p for p in paths if p != entry.path]
         if not module.training:
             node["training"] = False
+        tied = self.tied.get(entry.path)
+        if tied:
+            node["tied"] = tied
         if depth is None or depth > 0:
             next_depth = None if depth is None else depth - 1
             node["children"] = [self.node(c, next_depth) for c in entry.children]

@@ -20,6 +20,11 @@
       text: fmt(n.params_own) + " / " + fmt(n.params_total) }));
     if (n.buffers_total) label.append(" ", el("span", { class: "node-buf", title: "buffer elements in subtree", text: "buf " + fmt(n.buffers_total) }));
     if (n.shared) label.append(" ", el("span", { class: "badge shared", title: "the same module object is also at: " + n.shared_with.join(", "), text: "shared" }));
+    if (n.tied) {
+      for (const [local, others] of Object.entries(n.tied)) {
+        label.append(" ", el("span", { class: "badge shared", title: "one tensor under several names, counted once", text: "tied: " + local + " = " + others.join(", ") }));
+      }
+    }
     if (lintModules.has(n.path)) label.append(" ", el("a", { class: "badge warn", href: "#lint", title: "see the lint findings above", text: "lint" }));
     if (n.training === false) label.append(" ", el("span", { class: "badge", text: "eval" }));
     return label;

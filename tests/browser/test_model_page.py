@@ -84,6 +84,7 @@ def test_parameter_table_sorts_and_marks_tied_weights(page: Page, live_server: L
     expect(page.locator("#params-count")).to_have_text("(29)")  # 28 tensors, lm_head.weight is tok_emb.weight
     tied = page.locator('#params-table tr[data-name="lm_head.weight"]')
     expect(tied).to_contain_text("tied: tok_emb.weight")
+    expect(page.locator('li.node[data-path="lm_head"] > .node-label')).to_contain_text("tied: weight = tok_emb.weight")
     page.click('#params-table th[data-key="numel"]')
     page.click('#params-table th[data-key="numel"]')  # descending
     first = page.locator("#params-table tbody tr").first

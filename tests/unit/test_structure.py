@@ -256,3 +256,12 @@ def test_max_nodes_adds_whole_levels_only() -> None:
     assert all(g["children"] is None for c in three["children"] for g in c["children"])
     wide = structure.tree(zoo.wide_model(2_000), depth=2, max_nodes=400)
     assert wide["children"] is None  # 499 children would already exceed 400 nodes
+
+
+def test_tree_nodes_name_their_tied_parameters() -> None:
+    root = structure.tree(zoo.TiedEmbeddingLM())
+    by_name = {c["name"]: c for c in root["children"]}
+    assert by_name["head"]["tied"] == {"weight": ["embed.weight"]}
+    assert by_name["embed"]["tied"] == {"weight": ["head.weight"]}
+    assert "tied" not in by_name["proj"]
+    assert "tied" not in structure.tree(examples.SmallCNN())
