@@ -94,6 +94,7 @@ class _Entry:
     buffers_own: int = 0
     params_total: int = 0
     buffers_total: int = 0
+    frozen_total: int = 0  # elements of requires_grad=False parameters in the subtree
 
 
 class Walk:
@@ -138,11 +139,14 @@ class Walk:
             entry = entry_cls(path, name, module, depth, [])
             by_path[path] = entry
             prefix = path + "." if path else ""
-            p_own = b_own = 0
+            p_own = b_own = f_own = 0
             for pname, p in module._parameters.items():
                 if p is not None:
                     params.append((prefix + pname, p))
-                    p_own += size(p)
+                    n = size(p)
+                    p_own += n
+                    if not p.requires_grad:
+                        f_own += n
             if module._buffers:
                 np_set = module._non_persistent_buffers_set
                 for bname, b in module._buffers.items():
@@ -160,19 +164,20 @@ class Walk:
                         continue
                     c = visit(child, prefix + child_name, child_name, depth + 1)
                     kids.append(c)
-                    p_own_total = c.params_total
-                    b_own_total = c.buffers_total
-                    entry.params_total += p_own_total
-                    entry.buffers_total += b_own_total
+                    entry.params_total += c.params_total
+                    entry.buffers_total += c.buffers_total
+                    entry.frozen_total += c.frozen_total
                 on_stack.discard(key)
             entry.params_own = p_own
             entry.buffers_own = b_own
             entry.params_total += p_own
             entry.buffers_total += b_own
+            entry.frozen_total += f_own
             return entry
 
         self.root = visit(model, "", "", 0)
-        for table, attr in ((self.params, "params_total"), (self.buffers, "buffers_total")):
+        frozen = [(n, t) for n, t in self.params if not t.requires_grad]
+        for table, attr in ((self.params, "params_total"), (self.buffers, "buffers_total"), (frozen, "frozen_total")):
             for path, n in _duplicate_correction(table).items():
                 entry = self.by_path.get(path)
                 if entry is not None:
@@ -387,6 +392,7 @@ class ModuleIndex:
             "buffers_total": entry.buffers_total,
             "child_count": len(entry.children),
             "shared": len(paths) > 1,
+            "params_frozen": entry.frozen_total,
         }
         # Rare facts only where they hold: a 20,000-node tree is ~20% smaller for it.
         if len(paths) > 1:

@@ -20,6 +20,11 @@
       text: fmt(n.params_own) + " / " + fmt(n.params_total) }));
     if (n.buffers_total) label.append(" ", el("span", { class: "node-buf", title: "buffer elements in subtree", text: "buf " + fmt(n.buffers_total) }));
     if (n.shared) label.append(" ", el("span", { class: "badge shared", title: "the same module object is also at: " + n.shared_with.join(", "), text: "shared" }));
+    if (n.params_total > 0 && n.params_frozen === n.params_total) {
+      label.append(" ", el("span", { class: "badge frozen", title: "every parameter here has requires_grad=False", text: "frozen" }));
+    } else if (n.params_frozen > 0) {
+      label.append(" ", el("span", { class: "badge frozen", title: "requires_grad=False elements in this subtree", text: "frozen " + fmt(n.params_frozen) + " of " + fmt(n.params_total) }));
+    }
     if (n.tied) {
       for (const [local, others] of Object.entries(n.tied)) {
         label.append(" ", el("span", { class: "badge shared", title: "one tensor under several names, counted once", text: "tied: " + local + " = " + others.join(", ") }));

@@ -149,3 +149,15 @@ def test_slow_work_shows_a_busy_indicator_with_elapsed_time(page: Page, live_ser
     held[0].continue_()
     page.wait_for_function("document.getElementById('params-table').dataset.ready === '1'")
     expect(busy).to_be_hidden()
+
+
+def test_frozen_layers_are_marked_in_the_tree(page: Page, live_server_factory) -> None:
+    from app.settings import Settings
+
+    server = live_server_factory(Settings(specs=["tests.fixtures.models:PartlyFrozen"]))
+    open_model(page, server, "partlyfrozen")
+    expect(page.locator("#card-frozen .card-value")).to_have_text("84")
+    expect(page.locator('li.node[data-path=""] > .node-label .badge.frozen')).to_have_text("frozen 84 of 98")
+    expect(page.locator('li.node[data-path="backbone"] > .node-label .badge.frozen')).to_have_text("frozen")
+    expect(page.locator('li.node[data-path="head"] > .node-label .badge.frozen')).to_have_count(0)
+    expect(page.locator('#params-table tr[data-name="backbone.0.weight"]')).to_have_class("frozen")

@@ -74,6 +74,7 @@ def test_every_tree_node_counts_like_torch(factory: type[nn.Module]) -> None:
         assert node["params_own"] == sum(torch_numel(p) for p in module.parameters(recurse=False))
         assert node["buffers_own"] == sum(b.numel() for b in module.buffers(recurse=False))
         assert node["buffers_total"] == sum(b.numel() for b in module.buffers())
+        assert node["params_frozen"] == sum(torch_numel(p) for p in module.parameters() if not p.requires_grad)
         # named_children() de-duplicates; the tree shows a shared module at every path
         kids = [(n, m) for n, m in module._modules.items() if m is not None]
         assert node["child_count"] == len(kids)
