@@ -402,6 +402,10 @@ class ModuleIndex:
         tied = self.tied.get(entry.path)
         if tied:
             node["tied"] = tied
+        own = [k for k, v in module._parameters.items() if v is not None]
+        own += [k for k, v in module._buffers.items() if v is not None]
+        if own:
+            node["tensors"] = own  # its own parameters, then buffers (local names)
         if depth is None or depth > 0:
             next_depth = None if depth is None else depth - 1
             node["children"] = [self.node(c, next_depth) for c in entry.children]

@@ -20,6 +20,12 @@
       text: fmt(n.params_own) + " / " + fmt(n.params_total) }));
     if (n.buffers_total) label.append(" ", el("span", { class: "node-buf", title: "buffer elements in subtree", text: "buf " + fmt(n.buffers_total) }));
     if (n.shared) label.append(" ", el("span", { class: "badge shared", title: "the same module object is also at: " + n.shared_with.join(", "), text: "shared" }));
+    if (n.tensors) {
+      // Each own tensor opens its histogram on the Weights page.
+      const links = el("span", { class: "node-tensors" });
+      n.tensors.forEach(t => links.append(el("a", { href: "/models/" + encodeURIComponent(modelId) + "/weights?tensor=" + encodeURIComponent(n.path ? n.path + "." + t : t), title: "histogram of " + (n.path ? n.path + "." + t : t), text: t })));
+      label.append(" ", links);
+    }
     if (n.params_total > 0 && n.params_frozen === n.params_total) {
       label.append(" ", el("span", { class: "badge frozen", title: "every parameter here has requires_grad=False", text: "frozen" }));
     } else if (n.params_frozen > 0) {

@@ -39,6 +39,9 @@ def test_expand_node_loads_children_lazily(page: Page, live_server: LiveServer) 
     expect(conv).to_contain_text("Conv2d")
     expect(conv).to_contain_text("3, 16, kernel_size=(3, 3)")
     expect(conv.locator(".node-count")).to_have_text("432 / 432")
+    # a tensor in the tree opens its histogram
+    conv.locator("> .node-label .node-tensors a", has_text="weight").click()
+    page.wait_for_url("**/models/smallcnn/weights?tensor=features.0.0.weight")
 
 
 def test_search_by_class_shows_matches_with_ancestors(page: Page, live_server: LiveServer) -> None:

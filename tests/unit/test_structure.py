@@ -266,3 +266,11 @@ def test_tree_nodes_name_their_tied_parameters() -> None:
     assert by_name["embed"]["tied"] == {"weight": ["head.weight"]}
     assert "tied" not in by_name["proj"]
     assert "tied" not in structure.tree(examples.SmallCNN())
+
+
+def test_tree_nodes_list_their_own_tensors() -> None:
+    root = structure.tree(zoo.BufferKinds())
+    assert root["tensors"] == ["scale", "cache"]
+    (bn,) = root["children"]
+    assert bn["tensors"] == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    assert "tensors" not in structure.tree(examples.SmallCNN())  # no tensors of its own
