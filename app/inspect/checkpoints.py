@@ -6,8 +6,8 @@ Listing a checkpoint (keys, shapes, dtypes) never reads tensor data:
   ``weights_only`` loader allows and turns storages into stubs (key, dtype, size);
 - a safetensors file is listed from its JSON header, whose offsets are checked
   against the file size.
-Tensors are materialised one at a time, memory-mapped: ``torch.load(mmap=True,
-weights_only=True)`` for torch archives, an mmap of the file for safetensors.
+Tensors are materialised one at a time, memory-mapped:
+``torch.load(weights_only=True, mmap=True)`` for torch archives, an mmap of the file for safetensors.
 
 Safety: nothing is ever unpickled with arbitrary globals unless the user named
 that exact file (resolved path) with ``--trust-pickle``. A file that wants other
