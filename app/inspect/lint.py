@@ -62,44 +62,51 @@ def _fmt(n: int) -> str:
     return f"{n:,}"
 
 
+def _container_kind(value: Any) -> str:
+    """``list``/``tuple``/``dict``/``set`` for the fix table; subclasses (OrderedDict...) by their base."""
+    if isinstance(value, dict):
+        return "dict"
+    if isinstance(value, set | frozenset):
+        return "set"
+    return "tuple" if isinstance(value, tuple) else "list"
+
+
 def lint(model: nn.Module) -> list[dict[str, Any]]:
-    """Findings ``{"kind", "path", "attribute", "message", "fix"}`` for every module of the tree."""
+    """Findings ``{"kind", "path", "module", "attribute", "message", "fix"}`` for every module of the tree."""
     findings: list[dict[str, Any]] = []
+
+    def found(kind: str, path: str, attr: str, message: str, fix: str) -> None:
+        where = f"{path}.{attr}" if path else attr
+        findings.append(
+            {"kind": kind, "path": where, "module": path, "attribute": attr, "message": message, "fix": fix}
+        )
+
     registered_ids = {id(t) for t in model.parameters()} | {id(t) for t in model.buffers()}
     for path, module in model.named_modules():
+        owner = type(module).__name__
         for attr, value in vars(module).items():
             if attr in _MODULE_INTERNALS or attr.startswith("__"):
                 continue
-            where = f"{path}.{attr}" if path else attr
-            owner = type(module).__name__
             if isinstance(value, torch.Tensor):
                 if id(value) in registered_ids:  # e.g. an alias of a registered tensor
                     continue
-                shape = list(value.shape)
-                findings.append(
-                    {
-                        "kind": "unregistered_tensor",
-                        "path": where,
-                        "module": path,
-                        "attribute": attr,
-                        "message": (
-                            f"{owner}.{attr} is a plain tensor attribute (shape {shape}, "
-                            f"{dtype_name(value.dtype)}): it is not in parameters() nor in state_dict(), "
-                            "so it is never trained, never saved, and .to(device) does not move it."
-                        ),
-                        "fix": (
-                            f"self.{attr} = nn.Parameter(tensor) if it should be learned; "
-                            f"self.register_buffer({attr!r}, tensor) if it is state to save and move "
-                            f"(persistent=False to keep it out of state_dict)."
-                        ),
-                    }
+                found(
+                    "unregistered_tensor",
+                    path,
+                    attr,
+                    f"{owner}.{attr} is a plain tensor attribute (shape {list(value.shape)}, "
+                    f"{dtype_name(value.dtype)}): it is not in parameters() nor in state_dict(), "
+                    "so it is never trained, never saved, and .to(device) does not move it.",
+                    f"self.{attr} = nn.Parameter(tensor) if it should be learned; "
+                    f"self.register_buffer({attr!r}, tensor) if it is state to save and move "
+                    f"(persistent=False to keep it out of state_dict).",
                 )
             elif isinstance(value, _CONTAINERS) and not isinstance(value, nn.Module):
                 try:
                     modules, params, tensors = _scan_container(value)
                 except Exception:  # an exotic container that cannot be iterated safely
                     continue
-                kind = type(value).__name__ if type(value).__name__ in ("list", "tuple", "dict", "set", "frozenset") else "list"
+                kind = _container_kind(value)
                 if modules or params:
                     hidden = sum(p.numel() for m in modules for p in m.parameters()) + sum(
                         p.numel() for p in params
@@ -110,37 +117,24 @@ def lint(model: nn.Module) -> list[dict[str, Any]]:
                         what.append(f"{len(modules)} module(s) ({', '.join(classes)})")
                     if params:
                         what.append(f"{len(params)} nn.Parameter(s)")
-                    fix_cls = _FIX[(kind, "module" if modules else "parameter")]
-                    findings.append(
-                        {
-                            "kind": "plain_container",
-                            "path": where,
-                            "module": path,
-                            "attribute": attr,
-                            "message": (
-                                f"{owner}.{attr} is a plain Python {kind} holding {' and '.join(what)}: "
-                                f"they are not registered, so their {_fmt(hidden)} parameters are not in "
-                                "parameters() (never trained) nor in state_dict() (never saved), "
-                                "and .to(device) does not move them."
-                            ),
-                            "fix": f"self.{attr} = {fix_cls}(...)",
-                        }
+                    found(
+                        "plain_container",
+                        path,
+                        attr,
+                        f"{owner}.{attr} is a plain Python {kind} holding {' and '.join(what)}: "
+                        f"they are not registered, so their {_fmt(hidden)} parameters are not in "
+                        "parameters() (never trained) nor in state_dict() (never saved), "
+                        "and .to(device) does not move them.",
+                        f"self.{attr} = {_FIX[(kind, 'module' if modules else 'parameter')]}(...)",
                     )
                 elif tensors:
-                    findings.append(
-                        {
-                            "kind": "plain_container",
-                            "path": where,
-                            "module": path,
-                            "attribute": attr,
-                            "message": (
-                                f"{owner}.{attr} is a plain Python {kind} holding {len(tensors)} tensor(s): "
-                                "they are not in state_dict() and .to(device) does not move them."
-                            ),
-                            "fix": (
-                                "register each with self.register_buffer(name, tensor), or use "
-                                "nn.ParameterList / nn.ParameterDict if they should be learned"
-                            ),
-                        }
+                    found(
+                        "plain_container",
+                        path,
+                        attr,
+                        f"{owner}.{attr} is a plain Python {kind} holding {len(tensors)} tensor(s): "
+                        "they are not in state_dict() and .to(device) does not move them.",
+                        "register each with self.register_buffer(name, tensor), or use "
+                        "nn.ParameterList / nn.ParameterDict if they should be learned",
                     )
     return findings

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app import TEMPLATES_DIR, __version__
+from app.inspect import histograms
 from app.inspect.registry import LoadedModel, ModelRegistry
 from app.settings import Settings
 
@@ -24,6 +25,11 @@ def get_settings(request: Request) -> Settings:
 
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+# Every histogram endpoint (model tensors, init previews, checkpoint tensors) takes the same bins.
+BinsQuery = Annotated[
+    int, Query(ge=histograms.MIN_BINS, le=histograms.MAX_BINS, description="number of histogram bins")
+]
+DEFAULT_BINS = histograms.DEFAULT_BINS
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -62,3 +62,16 @@ def test_clean_models_have_no_findings(factory: type[nn.Module]) -> None:
 def test_examples_teach_their_lessons() -> None:
     assert kinds(examples.TensorVsParameter()) == [("unregistered_tensor", "with_tensor.scale")]
     assert kinds(examples.ListVsModuleList()) == [("plain_container", "plain_list.layers")]
+
+
+def test_dict_subclass_of_modules_suggests_module_dict() -> None:
+    from collections import OrderedDict
+
+    class Heads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.heads = OrderedDict(a=nn.Linear(2, 2))
+
+    (f,) = lint(Heads())
+    assert f["kind"] == "plain_container" and f["fix"] == "self.heads = nn.ModuleDict(...)"
+    assert "plain Python dict" in f["message"]

@@ -37,7 +37,7 @@ from app.inspect.checkpoints import (
 from app.inspect.errors import InvalidRequest, TooLarge
 from app.inspect.histograms import tensor_histogram
 from app.settings import Settings
-from app.web.deps import RegistryDep, SettingsDep, render
+from app.web.deps import DEFAULT_BINS, BinsQuery, RegistryDep, SettingsDep, render
 
 router = APIRouter(tags=["checkpoints"])
 
@@ -207,7 +207,7 @@ def close_checkpoint(ckpt: CheckpointDep, store: StoreDep) -> None:
 def checkpoint_histogram(
     ckpt: CheckpointDep,
     key: Annotated[str, Query(min_length=1, max_length=4096, description="the tensor's key path")],
-    bins: Annotated[int, Query(ge=1, le=1000)] = 64,
+    bins: BinsQuery = DEFAULT_BINS,
 ) -> dict[str, Any]:
     """Histogram and stats of one checkpoint tensor (read alone, memory-mapped)."""
     # issue 3's machinery, the same as the weights page's
@@ -282,7 +282,7 @@ def diff_histogram(
     model: Annotated[str | None, Query(description="a served model id (its current weights)")] = None,
     strip_prefix: Prefix = "",
     add_prefix: Prefix = "",
-    bins: Annotated[int, Query(ge=1, le=1000)] = 64,
+    bins: BinsQuery = DEFAULT_BINS,
 ) -> dict[str, Any]:
     """Histograms of one tensor on both sides of a diff, for an overlay: ``{"a": ..., "b": ...}``."""
     if (other is None) == (model is None):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.inspect import export, initlab
 from app.inspect import histograms as H
 from app.inspect.registry import LoadedModel
-from app.web.deps import ModelDep, render
+from app.web.deps import BinsQuery, ModelDep, render
 
 router = APIRouter()
 
@@ -22,7 +22,6 @@ PlanBody = Annotated[
                               "args": {"nonlinearity": "relu"}}], "seed": 0}],
     ),
 ]  # fmt: skip
-BinsQuery = Annotated[int, Query(ge=H.MIN_BINS, le=H.MAX_BINS)]
 
 
 def plan_preview(loaded: LoadedModel, data: dict[str, Any], bins: int) -> dict[str, Any]:

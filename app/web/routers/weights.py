@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from app.inspect import histograms as H
 from app.inspect.registry import LoadedModel
-from app.web.deps import ModelDep, render
+from app.web.deps import BinsQuery, ModelDep, render
 
 router = APIRouter()
 
@@ -21,7 +21,6 @@ TensorQuery = Annotated[
         description="parameter or buffer name (aliases of tied weights work)",
     ),
 ]
-BinsQuery = Annotated[int, Query(ge=H.MIN_BINS, le=H.MAX_BINS, description="number of bins")]
 
 
 def tensor_histogram(loaded: LoadedModel, tensor: str, bins: int) -> dict[str, Any]:
