@@ -47,4 +47,6 @@ bench: install-test
 lint: $(PY)
 	$(PY) -m pip install -q "$(TORCH)" -e ".[test,bench,dev]"
 	$(PY) -m ruff check app tests benchmarks
-	$(PY) -m mypy app
+	@# mypy cannot follow setuptools' editable finder (torchscope -> app/): give it the mapping as a link.
+	@mkdir -p build/typecheck && ln -sfn ../../app build/typecheck/torchscope
+	MYPYPATH=build/typecheck $(PY) -m mypy -p torchscope

@@ -1,7 +1,7 @@
-"""``python -m app`` is the ``torchscope`` command."""
+"""``python -m torchscope`` is the ``torchscope`` command."""
 
 import sys
 
-from app.cli import main
+from torchscope.cli import main
 
 sys.exit(main())

@@ -10,8 +10,8 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from app import __version__
-from app.inspect.errors import InspectError
+from torchscope import __version__
+from torchscope.inspect.errors import InspectError
 
 SERVE_EPILOG = textwrap.dedent(
     """\
@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
-    if importlib.util.find_spec("app.cli_inspect") is not None:
-        cli_inspect = importlib.import_module("app.cli_inspect")
+    if importlib.util.find_spec("torchscope.cli_inspect") is not None:
+        cli_inspect = importlib.import_module("torchscope.cli_inspect")
         cli_inspect.add_parser(sub)
     return parser
 
@@ -131,9 +131,9 @@ def _fail(message: str) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from app.inspect.loader import parse_kwargs
-    from app.inspect.models import load_models
-    from app.settings import Settings
+    from torchscope.inspect.loader import parse_kwargs
+    from torchscope.inspect.models import load_models
+    from torchscope.settings import Settings
 
     kwargs = [parse_kwargs(k) for k in args.kwargs]
     if args.data_dir is not None and not args.data_dir.is_dir():
@@ -177,7 +177,7 @@ def serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from app.main import create_app
+    from torchscope.main import create_app
 
     app = create_app(settings, registry=registry)
     shown = f"[{args.host}]" if ":" in args.host else args.host

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from app.inspect.checkpoints import Checkpoint, open_checkpoint
+from torchscope.inspect.checkpoints import Checkpoint, open_checkpoint
 
 EPILOG = textwrap.dedent(
     """\
@@ -102,6 +102,6 @@ def format_table(ckpt: Checkpoint, data: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from app.cli import main
+    from torchscope.cli import main
 
     sys.exit(main(["inspect", *sys.argv[1:]]))

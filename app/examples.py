@@ -1,7 +1,7 @@
 """Built-in example models: what ``torchscope serve`` shows with no SPEC.
 
 Each teaches one classic lesson of ``nn.Module``; they are ordinary importable
-code (``torchscope serve app.examples:SmallCNN`` works too).
+code (``torchscope serve torchscope.examples:SmallCNN`` works too).
 """
 
 from __future__ import annotations
@@ -193,11 +193,11 @@ class TinyTransformerLM(nn.Module):
 
 # What ``torchscope serve`` with no SPEC serves, in this order: (name, spec).
 EXAMPLES: list[tuple[str, str]] = [
-    ("TensorVsParameter", "app.examples:TensorVsParameter"),
-    ("NestedNet", "app.examples:NestedNet"),
-    ("ListVsModuleList", "app.examples:ListVsModuleList"),
-    ("conv_bn_block", "app.examples:conv_bn_block"),
-    ("TwoLayerNet", "app.examples:TwoLayerNet"),
-    ("SmallCNN", "app.examples:SmallCNN"),
-    ("TinyTransformerLM", "app.examples:TinyTransformerLM"),
+    ("TensorVsParameter", "torchscope.examples:TensorVsParameter"),
+    ("NestedNet", "torchscope.examples:NestedNet"),
+    ("ListVsModuleList", "torchscope.examples:ListVsModuleList"),
+    ("conv_bn_block", "torchscope.examples:conv_bn_block"),
+    ("TwoLayerNet", "torchscope.examples:TwoLayerNet"),
+    ("SmallCNN", "torchscope.examples:SmallCNN"),
+    ("TinyTransformerLM", "torchscope.examples:TinyTransformerLM"),
 ]

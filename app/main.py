@@ -16,15 +16,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
-from app import STATIC_DIR, __version__
-from app.inspect.models import load_models
-from app.inspect.registry import ModelRegistry
-from app.inspect.schedules import warm_up as schedules_warm_up
-from app.settings import Settings
-from app.web.deps import make_templates
-from app.web.errors import install_error_handlers
-from app.web.routers import ROUTERS
-from app.web.routers.models import prewarm_structure
+from torchscope import STATIC_DIR, __version__
+from torchscope.inspect.models import load_models
+from torchscope.inspect.registry import ModelRegistry
+from torchscope.inspect.schedules import warm_up as schedules_warm_up
+from torchscope.settings import Settings
+from torchscope.web.deps import make_templates
+from torchscope.web.errors import install_error_handlers
+from torchscope.web.routers import ROUTERS
+from torchscope.web.routers.models import prewarm_structure
 
 log = logging.getLogger("torchscope")
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             target=prewarm_structure, args=(list(app.state.registry),), name="torchscope-prewarm", daemon=True
         ).start()
         # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.
-        from app.web.routers.checkpoints import start_checkpoints, stop_checkpoints
+        from torchscope.web.routers.checkpoints import start_checkpoints, stop_checkpoints
 
         start_checkpoints(app, settings)
         yield

@@ -11,7 +11,7 @@ from typing import Any
 class Settings:
     """Everything ``create_app`` needs; no module globals anywhere."""
 
-    # SPECs to serve; empty means the built-in examples (app.examples.EXAMPLES).
+    # SPECs to serve; empty means the built-in examples (torchscope.examples.EXAMPLES).
     specs: list[str] = field(default_factory=list)
     # --kwargs: one dict for every SPEC, or one per SPEC in order.
     kwargs: list[dict[str, Any]] = field(default_factory=list)

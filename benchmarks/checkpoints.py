@@ -30,9 +30,9 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.inspect.checkpoints import open_checkpoint
-from app.inspect.compare import Entry, load_report
 from benchmarks.zoo import GPT2Like
+from torchscope.inspect.checkpoints import open_checkpoint
+from torchscope.inspect.compare import Entry, load_report
 
 
 def rss_mb() -> float:

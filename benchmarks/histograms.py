@@ -1,7 +1,7 @@
 """Benchmark: every histogram of a 124M-parameter GPT-2-small-shaped model, exact, 64 bins.
 
 Measured in the same run, on the same tensors:
-  * ours: app.inspect.histograms.model_histograms (exact counts; with and without the
+  * ours: torchscope.inspect.histograms.model_histograms (exact counts; with and without the
     float64 statistics)
   * TensorBoard: SummaryWriter.add_histogram (the peer tool), 64 bins
   * a plain torch.histc loop (min/max + histc per tensor), for reference
@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.inspect.histograms import model_histograms, named_tensors
 from benchmarks.zoo import gpt2_small
+from torchscope.inspect.histograms import model_histograms, named_tensors
 
 CPU: dict[int, list[float]] = {}
 

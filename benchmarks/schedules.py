@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
 
-from app.inspect import schedules as S
+from torchscope.inspect import schedules as S
 
 TARGET_MS = 20.0
 GROUPS = [{}, {"lr": 0.01}, {"lr": 0.05, "momentum": 0.5}]

@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.inspect import structure
 from benchmarks.zoo import gpt2_small, gpt2_xl, resnet50_like, wide_model
+from torchscope.inspect import structure
 
 
 def dumps(obj: object) -> str:
@@ -61,9 +61,9 @@ def served(model: torch.nn.Module) -> Callable[[], object]:
     """Warm HTTP: the same three requests to a running app (memoised per structure version)."""
     from fastapi.testclient import TestClient
 
-    from app.inspect.registry import ModelRegistry
-    from app.main import create_app
-    from app.settings import Settings
+    from torchscope.inspect.registry import ModelRegistry
+    from torchscope.main import create_app
+    from torchscope.settings import Settings
 
     registry = ModelRegistry()
     registry.add("m", "bench", model)
@@ -83,7 +83,7 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         sys.exit("torchinfo is needed for the comparison: pip install -e '.[bench]'")
     torch.set_num_threads(2)
-    from app.inspect.schedules import warm_up
+    from torchscope.inspect.schedules import warm_up
 
     warm_up()  # the app warms torch.optim up in a thread at startup: do it now, not during timing
     t0 = time.perf_counter()

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
+from torchscope.main import create_app
+from torchscope.settings import Settings
 
 
 @pytest.fixture

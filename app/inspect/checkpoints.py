@@ -42,7 +42,7 @@ from typing import IO, Any, NamedTuple
 import torch
 from torch import nn
 
-from app.inspect.errors import InspectError, InvalidRequest, NotFound, NoValues
+from torchscope.inspect.errors import InspectError, InvalidRequest, NotFound, NoValues
 
 # ---------------------------------------------------------------------------
 # Errors

@@ -20,9 +20,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from app.inspect.checkpoints import Checkpoint, OptimizerInfo, dtype_name
-from app.inspect.errors import InspectError, InvalidRequest, NotFound, NoValues
-from app.inspect.registry import LoadedModel
+from torchscope.inspect.checkpoints import Checkpoint, OptimizerInfo, dtype_name
+from torchscope.inspect.errors import InspectError, InvalidRequest, NotFound, NoValues
+from torchscope.inspect.registry import LoadedModel
 
 _EXTRA = "_extra_state"
 # Classes whose _load_from_state_dict we mirror; any other override may behave differently.

@@ -16,7 +16,7 @@ from safetensors.torch import save as safetensors_save
 from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
-from app.inspect.errors import NoValues
+from torchscope.inspect.errors import NoValues
 
 
 class ExportFormat(StrEnum):

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
-from app.inspect.errors import InvalidRequest, NotFound, NoValues
+from torchscope.inspect.errors import InvalidRequest, NotFound, NoValues
 
 T = TypeVar("T")
 

@@ -40,15 +40,15 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
-from app.inspect.errors import InvalidRequest
-from app.inspect.histograms import (
+from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.histograms import (
     DEFAULT_BINS,
     Histogram,
     NamedTensor,
     histograms,
     named_tensors,
 )
-from app.inspect.registry import LoadedModel
+from torchscope.inspect.registry import LoadedModel
 
 DEFAULT_SCHEME = "default"
 MAX_SEED = 2**63 - 1

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from app.inspect.structure import dtype_name
+from torchscope.inspect.structure import dtype_name
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 # nn.Module's own bookkeeping (``_parameters``, ``_modules``, hook dicts...): never user mistakes.

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from app.inspect.errors import ModelSpecError
+from torchscope.inspect.errors import ModelSpecError
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.examples import EXAMPLES
-from app.inspect.errors import ModelSpecError
-from app.inspect.loader import build, describe, is_meta, parse_spec
-from app.inspect.registry import ModelRegistry
-from app.inspect.structure import numel
+from torchscope.examples import EXAMPLES
+from torchscope.inspect.errors import ModelSpecError
+from torchscope.inspect.loader import build, describe, is_meta, parse_spec
+from torchscope.inspect.registry import ModelRegistry
+from torchscope.inspect.structure import numel
 
 
 def load_models(

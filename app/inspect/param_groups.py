@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from app.inspect.errors import InvalidRequest
+from torchscope.inspect.errors import InvalidRequest
 
 DEFAULT_GROUP = "default"
 MAX_RULES = 32

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from app.inspect.errors import NotFound
+from torchscope.inspect.errors import NotFound
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from app.inspect.errors import InvalidRequest
+from torchscope.inspect.errors import InvalidRequest
 
 MAX_LENGTH = 400
 MAX_NODES = 200

@@ -41,9 +41,9 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler as lrs
 
-from app.inspect import param_groups as pg
-from app.inspect import safe_expr
-from app.inspect.errors import InvalidRequest
+from torchscope.inspect import param_groups as pg
+from torchscope.inspect import safe_expr
+from torchscope.inspect.errors import InvalidRequest
 
 MAX_STEPS = 1_000_000  # optimizer steps in one preview (exact engine)
 MAX_TORCH_STEPS = 300_000  # scheduler steps when we must step torch itself

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
-from app.inspect.errors import InvalidRequest, NotFound
+from torchscope.inspect.errors import InvalidRequest, NotFound
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")

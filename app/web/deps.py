@@ -8,10 +8,10 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app import TEMPLATES_DIR, __version__
-from app.inspect import histograms
-from app.inspect.registry import LoadedModel, ModelRegistry
-from app.settings import Settings
+from torchscope import TEMPLATES_DIR, __version__
+from torchscope.inspect import histograms
+from torchscope.inspect.registry import LoadedModel, ModelRegistry
+from torchscope.settings import Settings
 
 
 def get_registry(request: Request) -> ModelRegistry:

@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.inspect.errors import InspectError
-from app.web.deps import render
+from torchscope.inspect.errors import InspectError
+from torchscope.web.deps import render
 
 log = logging.getLogger("torchscope")
 

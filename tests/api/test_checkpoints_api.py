@@ -10,9 +10,9 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app.examples import TwoLayerNet
-from app.settings import Settings
 from tests.fixtures.checkpoints import ddp_state_dict, lying_safetensors, write_zoo
+from torchscope.examples import TwoLayerNet
+from torchscope.settings import Settings
 
 MakeClient = Callable[[Settings], TestClient]
 
@@ -29,7 +29,7 @@ def served(zoo: dict[str, Path], make_client: MakeClient, tmp_path: Path) -> Tes
     (data / "sub" / "two_layer.pth").write_bytes(zoo["state_dict"].read_bytes())
     (data / "escape.pth").symlink_to(zoo["training"])
     settings = Settings(
-        specs=["app.examples:TwoLayerNet", "app.examples:TinyTransformerLM"],
+        specs=["torchscope.examples:TwoLayerNet", "torchscope.examples:TinyTransformerLM"],
         checkpoints=[zoo["training"], zoo["safetensors"], zoo["whole_model"], zoo["malicious"]],
         data_dir=data,
         max_upload_mb=1,
@@ -43,7 +43,7 @@ def test_list_opens_startup_files_and_records_refusals(served: TestClient, zoo: 
     assert [c["id"] for c in body["checkpoints"]] == ["training-ckpt", "two_layer-safetensors"]
     refused = {Path(f["path"]).name: f for f in body["failures"]}
     assert set(refused) == {"whole_model.pt", "malicious.pth"}
-    assert "app.examples.TwoLayerNet" in refused["whole_model.pt"]["detail"]
+    assert "torchscope.examples.TwoLayerNet" in refused["whole_model.pt"]["detail"]
     assert "posix.system" in refused["malicious.pth"]["detail"]
     assert not zoo["marker"].exists()
     assert body["files"] == [{"path": "sub/two_layer.pth", "bytes": zoo["state_dict"].stat().st_size}]
@@ -74,7 +74,7 @@ def test_unknown_ids_are_404(served: TestClient) -> None:
 
 
 def test_histogram_uses_the_shared_machinery(served: TestClient, zoo: dict[str, Path]) -> None:
-    from app.inspect import histograms
+    from torchscope.inspect import histograms
     raw = torch.load(zoo["training"], weights_only=True)
     r = served.get("/api/checkpoints/training-ckpt/histogram", params={"key": "optimizer/state/0/exp_avg", "bins": 16})
     assert r.status_code == 200
@@ -83,7 +83,7 @@ def test_histogram_uses_the_shared_machinery(served: TestClient, zoo: dict[str, 
 
 
 def test_diff_histogram_overlay(served: TestClient, zoo: dict[str, Path]) -> None:
-    from app.inspect import histograms
+    from torchscope.inspect import histograms
 
     r = served.get("/api/checkpoints/training-ckpt/diff/histogram", params={"key": "fc1.weight", "other": "two_layer-safetensors", "bins": 8})
     assert r.status_code == 200, r.text
@@ -100,7 +100,7 @@ def test_compare_equals_torch_and_hints(served: TestClient, make_client: MakeCli
     path = tmp_path / "ddp.pt"
     model = TwoLayerNet()
     torch.save(ddp_state_dict(model), path)
-    client = make_client(Settings(specs=["app.examples:TwoLayerNet"], checkpoints=[path]))
+    client = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"], checkpoints=[path]))
     r = client.get("/api/checkpoints/ddp-pt/compare", params={"model": "twolayernet"})
     body = r.json()
     with pytest.raises(RuntimeError) as err:
@@ -231,7 +231,7 @@ def test_open_from_data_dir_and_escapes(served: TestClient) -> None:
 
 
 def test_open_without_data_dir(make_client: MakeClient) -> None:
-    client = make_client(Settings(specs=["app.examples:TwoLayerNet"]))
+    client = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"]))
     r = client.post("/api/checkpoints/open", json={"path": "x.pth"})
     assert r.status_code == 422 and "--data-dir" in r.json()["detail"]
 
@@ -239,7 +239,7 @@ def test_open_without_data_dir(make_client: MakeClient) -> None:
 def test_trust_pickle_only_for_that_exact_file(make_client: MakeClient, zoo: dict[str, Path]) -> None:
     client = make_client(
         Settings(
-            specs=["app.examples:TwoLayerNet"],
+            specs=["torchscope.examples:TwoLayerNet"],
             checkpoints=[zoo["whole_model"], zoo["malicious"]],
             trust_pickle=[zoo["whole_model"]],
         )
@@ -270,7 +270,7 @@ def test_non_finite_values_stay_valid_json(make_client: MakeClient, tmp_path: Pa
     w = torch.zeros(4)
     torch.save({"model": {"w": w}, "loss": float("nan"), "best": float("inf")}, a)
     torch.save({"model": {"w": torch.tensor([float("nan"), 1.0, 0.0, 0.0])}}, b)
-    client = make_client(Settings(specs=["app.examples:TwoLayerNet"], checkpoints=[a, b]))
+    client = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"], checkpoints=[a, b]))
     body = client.get("/api/checkpoints/a-pt").json()
     assert body["other"] == {"loss": "nan", "best": "inf"}
     r = client.get("/api/checkpoints/a-pt/diff", params={"other": "b-pt"})

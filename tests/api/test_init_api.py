@@ -10,8 +10,8 @@ import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load as safetensors_load
 
-from app.examples import SmallCNN, TinyTransformerLM
-from app.settings import Settings
+from torchscope.examples import SmallCNN, TinyTransformerLM
+from torchscope.settings import Settings
 
 KAIMING = {
     "match": "Conv2d",

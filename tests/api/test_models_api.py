@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from fastapi.testclient import TestClient
 
-from app.settings import Settings
 from tests.fixtures import models as zoo
+from torchscope.settings import Settings
 
 
 def test_models_in_spec_order_with_url_safe_ids(make_client) -> None:
-    c = make_client(Settings(specs=["tests.fixtures.models:TiedEmbeddingLM", "My_LM=app.examples:SmallCNN",
-                                    "app.examples:conv_bn_block", "app.examples:SmallCNN"]))
+    c = make_client(Settings(specs=["tests.fixtures.models:TiedEmbeddingLM", "My_LM=torchscope.examples:SmallCNN",
+                                    "torchscope.examples:conv_bn_block", "torchscope.examples:SmallCNN"]))
     models = c.get("/api/models").json()
     assert [(m["id"], m["name"], m["class"]) for m in models] == [
         ("tiedembeddinglm", "TiedEmbeddingLM", "TiedEmbeddingLM"),
@@ -60,7 +60,7 @@ def test_parameters_buffers_lint(make_client) -> None:
 
 
 def test_meta_model_serves_structure(make_client) -> None:
-    c = make_client(Settings(specs=["app.examples:TinyTransformerLM"], meta=True))
+    c = make_client(Settings(specs=["torchscope.examples:TinyTransformerLM"], meta=True))
     s = c.get("/api/models/tinytransformerlm").json()
     assert s["meta"] is True and s["parameters"]["total"] == 120576
     assert c.get("/models/tinytransformerlm").status_code == 200

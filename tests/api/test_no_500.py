@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
+from torchscope.main import create_app
+from torchscope.settings import Settings
 
 ODD = ["", "-1", "1e309", "nan", "../../etc/passwd", "☃", "[]", "{}", "x" * 3000]
 
 
 def test_odd_values_in_every_query_and_body_never_give_5xx() -> None:
-    settings = Settings(specs=["app.examples:TinyTransformerLM", "tests.fixtures.models:LazyNet"])
+    settings = Settings(specs=["torchscope.examples:TinyTransformerLM", "tests.fixtures.models:LazyNet"])
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         spec = c.get("/openapi.json").json()["paths"]
         seen = 0
@@ -35,6 +35,6 @@ def test_odd_values_in_every_query_and_body_never_give_5xx() -> None:
 
 
 def test_a_non_finite_json_body_is_a_422() -> None:
-    with TestClient(create_app(Settings(specs=["app.examples:TwoLayerNet"]))) as c:
+    with TestClient(create_app(Settings(specs=["torchscope.examples:TwoLayerNet"]))) as c:
         r = c.post("/api/schedules/preview", content="1e309", headers={"content-type": "application/json"})
         assert r.status_code == 422 and r.json()["detail"]

@@ -12,7 +12,7 @@ import torch
 from fastapi.testclient import TestClient
 from torch.optim import lr_scheduler as L
 
-from app.examples import TwoLayerNet
+from torchscope.examples import TwoLayerNet
 
 TOL = 1e-12
 
@@ -68,7 +68,7 @@ def test_preview_contract_and_values_equal_torch(client: TestClient) -> None:
 def test_fast_json_encoder_writes_what_json_dumps_writes() -> None:
     import json
 
-    from app.inspect import schedules as S
+    from torchscope.inspect import schedules as S
 
     for step in ("epoch", "batch"):
         b = body(step=step, scheduler={"type": "OneCycleLR", "args": {"max_lr": 0.1, "total_steps": 30}})
@@ -91,9 +91,9 @@ def test_b64_encoding_is_the_same_float64_values(client: TestClient) -> None:
 
 
 def test_model_preview_groups_by_pattern(make_client: Any) -> None:
-    from app.settings import Settings
+    from torchscope.settings import Settings
 
-    client = make_client(Settings(specs=["app.examples:TwoLayerNet"]))
+    client = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"]))
     model_id = client.get("/api/models").json()[0]["id"]
     req = body(groups=[{"name": "first", "match": ["fc1.*"], "lr": 0.001, "momentum": 0.99},
                        {"name": "biases", "match": ["*.bias"], "weight_decay": 0.0}],
@@ -122,9 +122,9 @@ def test_model_preview_groups_by_pattern(make_client: Any) -> None:
 
 
 def test_groups_membership_endpoint_and_model_untouched(make_client: Any) -> None:
-    from app.settings import Settings
+    from torchscope.settings import Settings
 
-    client = make_client(Settings(specs=["app.examples:TwoLayerNet"]))
+    client = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"]))
     model_id = client.get("/api/models").json()[0]["id"]
     before = client.get(f"/api/models/{model_id}").json()
     r = client.post(f"/api/models/{model_id}/schedules/groups",

@@ -9,8 +9,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app.examples import TinyTransformerLM
-from app.settings import Settings
+from torchscope.examples import TinyTransformerLM
+from torchscope.settings import Settings
 
 
 def hist(client: TestClient, model: str, **params: Any) -> Any:
@@ -73,7 +73,7 @@ def test_unknown_model_is_404(client: TestClient) -> None:
 
 def test_meta_and_lazy_tensors_get_no_values_409(make_client: Any) -> None:
     c = make_client(
-        Settings(specs=["tests.fixtures.models:LazyNet", "app.examples:TwoLayerNet"], meta=True)
+        Settings(specs=["tests.fixtures.models:LazyNet", "torchscope.examples:TwoLayerNet"], meta=True)
     )
     ids = [m["id"] for m in c.get("/api/models").json()]
     lazy, meta = ids
@@ -112,7 +112,7 @@ def test_weights_page_opens_the_linked_tensor(client: TestClient) -> None:
 
 
 def test_histogram_of_large_tensor_stays_exact() -> None:
-    from app.inspect.histograms import tensor_histogram
+    from torchscope.inspect.histograms import tensor_histogram
 
     t = torch.randn(3_000_000)
     d = tensor_histogram("big", t, 64).to_dict()

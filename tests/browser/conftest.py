@@ -21,8 +21,8 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from app.main import create_app
-from app.settings import Settings
+from torchscope.main import create_app
+from torchscope.settings import Settings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,10 +11,10 @@ import pytest
 import torch
 from playwright.sync_api import Page, expect
 
-from app.examples import TwoLayerNet
-from app.settings import Settings
 from tests.browser.conftest import LiveServer, PageProblems
 from tests.fixtures.checkpoints import ddp_state_dict, write_zoo
+from torchscope.examples import TwoLayerNet
+from torchscope.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(live_server_factory: Callable[[Settings], LiveServer], files: dict[str, Path]) -> LiveServer:
     return live_server_factory(
-        Settings(specs=["app.examples:TwoLayerNet"], checkpoints=[files["training"], files["malicious"]])
+        Settings(specs=["torchscope.examples:TwoLayerNet"], checkpoints=[files["training"], files["malicious"]])
     )
 
 
@@ -97,7 +97,7 @@ def test_training_checkpoint_page_shows_optimizer_and_other(page: Page, server: 
 
 
 def test_histogram_of_a_checkpoint_tensor(page: Page, server: LiveServer, files: dict[str, Path]) -> None:
-    from app.inspect import histograms
+    from torchscope.inspect import histograms
     page.goto(server.url + "/checkpoints/training-ckpt")
     page.wait_for_function("document.getElementById('tensor-tree').dataset.ready === '1'")
     page.locator('a.tensor-link[data-key="model/fc1.weight"]').first.click()

@@ -104,7 +104,7 @@ def test_unknown_model_page_is_a_readable_404(page: Page, live_server: LiveServe
 
 
 def test_a_20000_module_model_stays_usable(page: Page, live_server_factory) -> None:
-    from app.settings import Settings
+    from torchscope.settings import Settings
 
     server = live_server_factory(Settings(specs=["tests.fixtures.models:wide_model"]))
     open_model(page, server, "wide_model")
@@ -124,9 +124,9 @@ def test_a_20000_module_model_stays_usable(page: Page, live_server_factory) -> N
 
 
 def test_meta_device_model_page(page: Page, live_server_factory) -> None:
-    from app.settings import Settings
+    from torchscope.settings import Settings
 
-    server = live_server_factory(Settings(specs=["app.examples:TinyTransformerLM"], meta=True))
+    server = live_server_factory(Settings(specs=["torchscope.examples:TinyTransformerLM"], meta=True))
     open_model(page, server, "tinytransformerlm")
     expect(page.locator(".model-head .badge")).to_have_text("meta device")
     expect(page.locator("#card-params .card-value")).to_have_text("120,576")
@@ -155,7 +155,7 @@ def test_slow_work_shows_a_busy_indicator_with_elapsed_time(page: Page, live_ser
 
 
 def test_frozen_layers_are_marked_in_the_tree(page: Page, live_server_factory) -> None:
-    from app.settings import Settings
+    from torchscope.settings import Settings
 
     server = live_server_factory(Settings(specs=["tests.fixtures.models:PartlyFrozen"]))
     open_model(page, server, "partlyfrozen")

@@ -22,7 +22,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def inspect(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "inspect", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "torchscope.cli", "inspect", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
 
 
@@ -55,7 +55,7 @@ def test_json_matches_the_api_shape(zoo: dict[str, Path]) -> None:
 @pytest.mark.parametrize(
     ("name", "fragment"),
     [
-        ("whole_model", "app.examples.TwoLayerNet"),
+        ("whole_model", "torchscope.examples.TwoLayerNet"),
         ("malicious", "posix.system"),
         ("malicious_pickle", "posix.system"),
         ("truncated", "truncated or corrupt"),
@@ -68,7 +68,7 @@ def test_refused_and_broken_files_exit_2_with_one_line(
     zoo: dict[str, Path], name: str, fragment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # In-process through the same main() the console script calls (a subprocess per case costs ~2 s of torch import).
-    from app.cli import main
+    from torchscope.cli import main
 
     assert main(["inspect", str(zoo[name])]) == 2
     out, err = capsys.readouterr()
@@ -86,24 +86,24 @@ def test_refusal_as_a_real_process(zoo: dict[str, Path]) -> None:
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from app.cli import main
+    from torchscope.cli import main
 
     assert main(["inspect", str(tmp_path / "nope.pt")]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
 def test_trust_pickle_opens_that_file_only(zoo: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    from app.cli import main
+    from torchscope.cli import main
 
     assert main(["inspect", str(zoo["whole_model"]), "--trust-pickle"]) == 0
     out = capsys.readouterr().out
-    assert "fc1.weight" in out and "pickled nn.Module(s): app.examples.TwoLayerNet" in out
+    assert "fc1.weight" in out and "pickled nn.Module(s): torchscope.examples.TwoLayerNet" in out
     # --trust-pickle names the inspected file itself; trusting one file never trusts another
     # (unit and API tests check the malicious pickle stays refused while other files are trusted).
 
 
 def test_inspect_help_warns(capsys: pytest.CaptureFixture[str]) -> None:
-    from app.cli import main
+    from torchscope.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["inspect", "--help"])

@@ -10,8 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from app.inspect import checkpoints as ck
-from app.inspect.checkpoints import (
+from tests.fixtures.checkpoints import lying_safetensors, write_zoo
+from torchscope.inspect import checkpoints as ck
+from torchscope.inspect.checkpoints import (
     CheckpointFormat,
     CheckpointStore,
     Group,
@@ -21,8 +22,7 @@ from app.inspect.checkpoints import (
     pickle_globals,
     resolve_in_data_dir,
 )
-from app.inspect.errors import InvalidRequest, NotFound
-from tests.fixtures.checkpoints import lying_safetensors, write_zoo
+from torchscope.inspect.errors import InvalidRequest, NotFound
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +219,7 @@ def test_whole_pickled_model_is_refused_naming_globals(zoo: dict[str, Path]) -> 
     with pytest.raises(UnsafeCheckpoint) as err:
         open_checkpoint(zoo["whole_model"])
     wanted = err.value.extra["globals"]
-    assert "app.examples.TwoLayerNet" in wanted
+    assert "torchscope.examples.TwoLayerNet" in wanted
     assert "torch.nn.modules.linear.Linear" in wanted
     assert "--trust-pickle" in err.value.message
     # The same globals torch's own weights_only loader refuses (it names the first one it meets).
@@ -279,7 +279,7 @@ def test_legacy_format(tmp_path: Path) -> None:
 
 
 def test_tied_weights_share_storage(tmp_path: Path) -> None:
-    from app.examples import TinyTransformerLM
+    from torchscope.examples import TinyTransformerLM
 
     path = tmp_path / "lm.pt"
     torch.save(TinyTransformerLM().state_dict(), path)
@@ -395,7 +395,7 @@ def test_mutated_files_are_precise_errors_never_crashes(zoo: dict[str, Path], tm
     import random
     import zipfile
 
-    from app.inspect.errors import InspectError
+    from torchscope.inspect.errors import InspectError
 
     rng = random.Random(5)
 

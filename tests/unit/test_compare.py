@@ -11,9 +11,11 @@ import torch
 from safetensors.torch import save_file, save_model
 from torch import nn
 
-from app.examples import SmallCNN, TinyTransformerLM, TwoLayerNet
-from app.inspect.checkpoints import open_checkpoint
-from app.inspect.compare import (
+from tests.fixtures.checkpoints import ddp_state_dict, trained_two_layer
+from tests.fixtures.models import BufferKinds, Containers, SharedBlockTwice
+from torchscope.examples import SmallCNN, TinyTransformerLM, TwoLayerNet
+from torchscope.inspect.checkpoints import open_checkpoint
+from torchscope.inspect.compare import (
     Entry,
     LoadRefused,
     change_stats,
@@ -24,9 +26,7 @@ from app.inspect.compare import (
     load_report,
     optimizer_names,
 )
-from app.inspect.registry import ModelRegistry
-from tests.fixtures.checkpoints import ddp_state_dict, trained_two_layer
-from tests.fixtures.models import BufferKinds, Containers, SharedBlockTwice
+from torchscope.inspect.registry import ModelRegistry
 
 
 def entries_of(sd: dict[str, object]) -> dict[str, Entry]:

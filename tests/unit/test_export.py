@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import load as safetensors_load
 from torch import nn
 
-from app.examples import SmallCNN, TinyTransformerLM
-from app.inspect.errors import NoValues
-from app.inspect.export import ExportFormat, export_state_dict, safetensors_dict
 from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet
+from torchscope.examples import SmallCNN, TinyTransformerLM
+from torchscope.inspect.errors import NoValues
+from torchscope.inspect.export import ExportFormat, export_state_dict, safetensors_dict
 
 
 def load(data: bytes, fmt: ExportFormat) -> dict[str, torch.Tensor]:

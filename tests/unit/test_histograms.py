@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-import app.inspect.histograms as H
-from app.inspect.errors import InvalidRequest, NotFound, NoValues
-from app.inspect.histograms import (
+import torchscope.inspect.histograms as H
+from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, TiedEmbeddingLM
+from torchscope.inspect.errors import InvalidRequest, NotFound, NoValues
+from torchscope.inspect.histograms import (
     find_tensor,
     histograms,
     model_histograms,
@@ -19,7 +20,6 @@ from app.inspect.histograms import (
     named_tensors,
     tensor_histogram,
 )
-from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, TiedEmbeddingLM
 
 
 def numpy_counts(tensor: torch.Tensor, edges: tuple[float, ...]) -> list[int]:

@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from app.examples import SmallCNN, TinyTransformerLM, TwoLayerNet
-from app.inspect import initlab as L
-from app.inspect.errors import InvalidRequest
-from app.inspect.registry import LoadedModel
 from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, SharedBlockTwice
+from torchscope.examples import SmallCNN, TinyTransformerLM, TwoLayerNet
+from torchscope.inspect import initlab as L
+from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.registry import LoadedModel
 
 
 def plan(*rules: dict[str, Any], seed: int = 0) -> L.Plan:

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from app import examples
-from app.inspect.lint import lint
 from tests.fixtures import models as zoo
+from torchscope import examples
+from torchscope.inspect.lint import lint
 
 
 def kinds(model: nn.Module) -> list[tuple[str, str]]:

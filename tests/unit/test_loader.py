@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from app.inspect.errors import ModelSpecError
-from app.inspect.loader import build, parse_kwargs, parse_spec
-from app.inspect.models import load_models
+from torchscope.inspect.errors import ModelSpecError
+from torchscope.inspect.loader import build, parse_kwargs, parse_spec
+from torchscope.inspect.models import load_models
 
 
 def load(text: str, kwargs: dict | None = None, meta: bool = False) -> nn.Module:
@@ -20,17 +20,17 @@ def load(text: str, kwargs: dict | None = None, meta: bool = False) -> nn.Module
 
 def test_instance_class_factory_and_dotted_attr() -> None:
     assert isinstance(load("tests.fixtures.models:an_instance"), nn.Linear)
-    m = load("app.examples:TwoLayerNet", {"d_in": 3, "d_hidden": 5})
+    m = load("torchscope.examples:TwoLayerNet", {"d_in": 3, "d_hidden": 5})
     assert m.fc1.weight.shape == (5, 3)
-    assert isinstance(load("app.examples:conv_bn_block", {"c_out": 4}), nn.Sequential)
+    assert isinstance(load("torchscope.examples:conv_bn_block", {"c_out": 4}), nn.Sequential)
     assert isinstance(load("tests.fixtures.models:Zoo.small"), nn.Linear)
 
 
 def test_name_defaults_to_attribute_and_can_be_given() -> None:
-    assert parse_spec("app.examples:TwoLayerNet").name == "TwoLayerNet"
+    assert parse_spec("torchscope.examples:TwoLayerNet").name == "TwoLayerNet"
     assert parse_spec("tests.fixtures.models:Zoo.small").name == "small"
-    spec = parse_spec("mine=app.examples:TwoLayerNet")
-    assert spec.name == "mine" and spec.target == "app.examples"
+    spec = parse_spec("mine=torchscope.examples:TwoLayerNet")
+    assert spec.name == "mine" and spec.target == "torchscope.examples"
 
 
 def test_file_path_spec(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_file_path_spec(tmp_path: Path) -> None:
 
 
 def test_meta_builds_without_memory() -> None:
-    m = load("app.examples:TinyTransformerLM", meta=True)
+    m = load("torchscope.examples:TinyTransformerLM", meta=True)
     assert all(p.is_meta for p in m.parameters())
     assert sum(p.numel() for p in m.parameters()) == 120_576
 
@@ -63,16 +63,16 @@ def test_meta_builds_without_memory() -> None:
     ("spec", "kwargs", "expected"),
     [
         ("no_such_pkg.models:net", None, "no module named 'no_such_pkg'"),
-        ("app.examples:Nope", None, "app.examples has no attribute 'Nope'"),
+        ("torchscope.examples:Nope", None, "torchscope.examples has no attribute 'Nope'"),
         ("tests.fixtures.models:Zoo.nope", None, "tests.fixtures.models:Zoo has no attribute 'nope'"),
         ("tests.fixtures.models:NOT_CALLABLE", None, "is a int, not an nn.Module"),
         ("tests.fixtures.models:build_not_a_module", None, "returned a dict, not an nn.Module"),
         ("tests.fixtures.models:build_raises", {"depth": 5}, "build_raises(depth=5) raised ValueError: depth 5 is not supported"),
-        ("app.examples:TwoLayerNet", {"nope": 1}, "unexpected keyword argument 'nope'"),
+        ("torchscope.examples:TwoLayerNet", {"nope": 1}, "unexpected keyword argument 'nope'"),
         ("tests.fixtures.models:an_instance", {"x": 1}, "already-built nn.Module instance"),
         ("missing/file.py:Net", None, "file not found: missing/file.py"),
-        ("app.examples", None, "a SPEC is 'package.module:attr'"),
-        ("app.examples:1bad", None, "is not an attribute name"),
+        ("torchscope.examples", None, "a SPEC is 'package.module:attr'"),
+        ("torchscope.examples:1bad", None, "is not an attribute name"),
     ],
 )
 def test_errors_name_the_spec_and_the_cause(spec: str, kwargs: dict | None, expected: str) -> None:
@@ -113,19 +113,19 @@ def test_bad_kwargs(text: str, message: str) -> None:
 
 
 def test_load_models_keeps_order_and_unique_ids() -> None:
-    reg = load_models(["app.examples:TwoLayerNet", "app.examples:TwoLayerNet", "x=app.examples:SmallCNN"])
+    reg = load_models(["torchscope.examples:TwoLayerNet", "torchscope.examples:TwoLayerNet", "x=torchscope.examples:SmallCNN"])
     assert [(m.id, m.name) for m in reg] == [("twolayernet", "TwoLayerNet"), ("twolayernet-2", "TwoLayerNet"), ("x", "x")]
 
 
 def test_load_models_kwargs_once_or_per_spec() -> None:
-    reg = load_models(["app.examples:TwoLayerNet", "app.examples:TwoLayerNet"], [{"d_in": 2}, {"d_in": 4}])
+    reg = load_models(["torchscope.examples:TwoLayerNet", "torchscope.examples:TwoLayerNet"], [{"d_in": 2}, {"d_in": 4}])
     assert [m.module.fc1.in_features for m in reg] == [2, 4]
     with pytest.raises(ModelSpecError, match="given 2 times for 3 SPECs"):
-        load_models(["app.examples:TwoLayerNet"] * 3, [{}, {}])
+        load_models(["torchscope.examples:TwoLayerNet"] * 3, [{}, {}])
 
 
 def test_reset_restores_bit_exact() -> None:
-    reg = load_models(["app.examples:TwoLayerNet"])
+    reg = load_models(["torchscope.examples:TwoLayerNet"])
     loaded = reg.get("twolayernet")
     before = {k: v.clone() for k, v in loaded.module.state_dict().items()}
     loaded.ensure_original()

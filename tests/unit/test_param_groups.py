@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from app.examples import TwoLayerNet
-from app.inspect import param_groups as pg
-from app.inspect.errors import InvalidRequest
 from tests.fixtures.models import LazyNet, PartlyFrozen, TiedEmbeddingLM
+from torchscope.examples import TwoLayerNet
+from torchscope.inspect import param_groups as pg
+from torchscope.inspect.errors import InvalidRequest
 
 
 class NormedMLP(nn.Module):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from app import examples
-from app.inspect.registry import ModelRegistry
 from tests.fixtures.models import TiedEmbeddingLM
+from torchscope import examples
+from torchscope.inspect.registry import ModelRegistry
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:

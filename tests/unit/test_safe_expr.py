@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from app.inspect import safe_expr
-from app.inspect.safe_expr import SafeExprError, evaluate, evaluate_array, parse
+from torchscope.inspect import safe_expr
+from torchscope.inspect.safe_expr import SafeExprError, evaluate, evaluate_array, parse
 
 
 @pytest.mark.parametrize(

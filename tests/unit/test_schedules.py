@@ -19,8 +19,8 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as L
 
-from app.inspect import schedules as S
-from app.inspect.errors import InvalidRequest
+from torchscope.inspect import schedules as S
+from torchscope.inspect.errors import InvalidRequest
 
 TOL = 1e-12
 OPT = {"type": "SGD", "lr": 0.1, "momentum": 0.9}
@@ -537,7 +537,7 @@ def test_catalogue_optimizers_read_from_torch() -> None:
 
 
 def test_domain_imports_no_web_framework() -> None:
-    for mod in ("app.inspect.schedules", "app.inspect.safe_expr", "app.inspect.param_groups"):
+    for mod in ("torchscope.inspect.schedules", "torchscope.inspect.safe_expr", "torchscope.inspect.param_groups"):
         src = inspect.getsource(sys.modules[mod])
         for banned in ("fastapi", "starlette", "jinja2"):
             assert f"import {banned}" not in src and f"from {banned}" not in src

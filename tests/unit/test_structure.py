@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from app import examples
-from app.inspect import structure
-from app.inspect.errors import InvalidRequest, NotFound
 from tests.fixtures import models as zoo
+from torchscope import examples
+from torchscope.inspect import structure
+from torchscope.inspect.errors import InvalidRequest, NotFound
 
 ZOO = [
     zoo.TiedEmbeddingLM,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.routers import checkpoints, initlab, models, schedules, weights
+from torchscope.web.routers import checkpoints, initlab, models, schedules, weights
 
 ROUTERS: list[APIRouter] = [
     models.router,

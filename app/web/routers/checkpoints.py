@@ -26,18 +26,18 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from app.inspect import compare
-from app.inspect.checkpoints import (
+from torchscope.inspect import compare
+from torchscope.inspect.checkpoints import (
     Checkpoint,
     CheckpointStore,
     list_data_dir,
     resolve_in_data_dir,
     tensor_values,
 )
-from app.inspect.errors import InvalidRequest, TooLarge
-from app.inspect.histograms import tensor_histogram
-from app.settings import Settings
-from app.web.deps import DEFAULT_BINS, BinsQuery, RegistryDep, SettingsDep, render
+from torchscope.inspect.errors import InvalidRequest, TooLarge
+from torchscope.inspect.histograms import tensor_histogram
+from torchscope.settings import Settings
+from torchscope.web.deps import DEFAULT_BINS, BinsQuery, RegistryDep, SettingsDep, render
 
 router = APIRouter(tags=["checkpoints"])
 

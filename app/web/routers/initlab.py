@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.inspect import export, initlab
-from app.inspect import histograms as H
-from app.inspect.registry import LoadedModel
-from app.web.deps import BinsQuery, ModelDep, render
+from torchscope.inspect import export, initlab
+from torchscope.inspect import histograms as H
+from torchscope.inspect.registry import LoadedModel
+from torchscope.web.deps import BinsQuery, ModelDep, render
 
 router = APIRouter()
 

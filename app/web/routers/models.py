@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from app.inspect import lint, structure
-from app.inspect.registry import LoadedModel
-from app.web.deps import ModelDep, RegistryDep, render
+from torchscope.inspect import lint, structure
+from torchscope.inspect.registry import LoadedModel
+from torchscope.web.deps import ModelDep, RegistryDep, render
 
 router = APIRouter()
 

@@ -19,11 +19,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from app.inspect import param_groups as pg
-from app.inspect import schedules
-from app.inspect.errors import InvalidRequest
-from app.inspect.registry import LoadedModel
-from app.web.deps import ModelDep, render
+from torchscope.inspect import param_groups as pg
+from torchscope.inspect import schedules
+from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.registry import LoadedModel
+from torchscope.web.deps import ModelDep, render
 
 router = APIRouter(tags=["schedules"])
 

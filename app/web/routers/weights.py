@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from app.inspect import histograms as H
-from app.inspect.registry import LoadedModel
-from app.web.deps import BinsQuery, ModelDep, render
+from torchscope.inspect import histograms as H
+from torchscope.inspect.registry import LoadedModel
+from torchscope.web.deps import BinsQuery, ModelDep, render
 
 router = APIRouter()
 
