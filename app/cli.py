@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import socket
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from torchscope import __version__
+from torchscope import __version__, cli_inspect
 from torchscope.inspect.errors import InspectError
 
 SERVE_EPILOG = textwrap.dedent(
@@ -119,9 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
-    if importlib.util.find_spec("torchscope.cli_inspect") is not None:
-        cli_inspect = importlib.import_module("torchscope.cli_inspect")
-        cli_inspect.add_parser(sub)
+    cli_inspect.add_parser(sub)
     return parser
 
 
