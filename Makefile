@@ -35,7 +35,9 @@ install-test: $(VENV)/.installed-test
 
 # Playwright drives Debian's Chromium (playwright's own browser download cannot work offline).
 chromium:
-	@if [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; then \
+	@if [ -n "$$TORCHSCOPE_CHROMIUM" ] && [ -x "$$TORCHSCOPE_CHROMIUM" ]; then \
+		echo "chromium: $$TORCHSCOPE_CHROMIUM"; \
+	elif [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; then \
 		echo "chromium: present"; \
 	else \
 		echo "chromium: installing Debian's package"; \
