@@ -51,6 +51,7 @@ class ModuleFacts:
     repeats: dict[str, int]  # signature -> how many modules share it
     tensors: dict[str, TensorFact]  # canonical name -> facts (aliases of tied tensors map here too)
     has_values: bool
+    children: dict[str, int]  # path -> number of child modules
 
     def stats(self, names: Iterable[str]) -> dict[str, float | None] | None:
         """Pooled statistics of these parameters; None when there are none or they have no values."""
@@ -128,7 +129,8 @@ def module_facts(root: nn.Module) -> ModuleFacts:
     for s in sigs.values():
         repeats[s] = repeats.get(s, 0) + 1
     has_values = any(f.moments is not None for f in tensors.values())
-    return ModuleFacts(classes, params, own, subtree, sigs, repeats, tensors, has_values)
+    children = {path: len(m._modules) for path, m in root.named_modules()}
+    return ModuleFacts(classes, params, own, subtree, sigs, repeats, tensors, has_values, children)
 
 
 def _ancestors(path: str) -> list[str]:

@@ -198,6 +198,8 @@ def capture_hooks(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, An
         for path, m in module.named_modules():
             if path == "":
                 continue  # the model itself is the view's root, not a call inside it
+            if isinstance(m, torch.jit.ScriptModule):
+                continue  # takes no hooks (TorchScript): its work shows inside the module around it
             handles.append(m.register_forward_pre_hook(rec.pre_hook(path), with_kwargs=True))
             handles.append(m.register_forward_hook(rec.hook(path), with_kwargs=True))
         if meter is not None:

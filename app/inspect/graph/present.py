@@ -47,6 +47,7 @@ def view_json(capture: Capture, facts: ModuleFacts, view: View) -> dict[str, Any
             sig = facts.signature.get(node.path)
             data["signature"] = sig
             data["repeats"] = facts.repeats.get(sig, 1) if sig else 1
+            data["children"] = facts.children.get(node.path, 0)
         elif node.kind == Kind.op:
             names = list(node.tensors)
             weights = [n for n in names if n in facts.tensors and facts.tensors[n].kind == "param"]

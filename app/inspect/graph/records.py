@@ -132,6 +132,8 @@ class Capture:
     frames: dict[str, Frame]  # by Frame.key, in call order
     seconds: float = 0.0
     total_flops: int = 0
+    inputs: Any = None  # the resolved input spec (JSON) it was captured with
+    inputs_note: str = ""
     warnings: list[str] = field(default_factory=list)
     # frame key -> FLOPs of the whole call (own ops and every call inside it)
     frame_flops: dict[str, int] = field(default_factory=dict)
