@@ -311,6 +311,7 @@
       await loadView(n.path, n.call);
       state.expanded.add(nodeKey(n));
       await relayout();
+      centerOn(n.id, true);  // keep what was just opened on screen
     } catch (err) { showError("graph-error", err); }
   }
   async function collapse(n) {
@@ -444,13 +445,15 @@
     state.transform = { k: k, x: (r.width - b.w * k) / 2, y: 20 };
     applyTransform();
   }
-  function centerOn(id) {
+  function centerOn(id, top) {
     const g = viewport.querySelector('[data-id="' + CSS.escape(id) + '"]');
     if (!g) return;
     const bb = g.getBBox(), m = g.getAttribute("transform"), r = svg.getBoundingClientRect();
     const off = m ? m.match(/translate\(([-\d.e]+),([-\d.e]+)\)/) : null;
-    const x = bb.x + (off ? +off[1] : 0) + bb.width / 2, y = bb.y + (off ? +off[2] : 0) + bb.height / 2;
-    const k = Math.max(state.transform.k, 0.8);
+    let k = Math.max(state.transform.k, 0.8);
+    if (top) k = Math.min(k, (r.width - 40) / Math.max(bb.width, 1), (r.height - 40) / Math.max(bb.height, 1));
+    const x = bb.x + (off ? +off[1] : 0) + bb.width / 2;
+    const y = top ? bb.y + (off ? +off[2] : 0) + (r.height / 2 - 20) / k : bb.y + (off ? +off[2] : 0) + bb.height / 2;
     state.transform = { k: k, x: r.width / 2 - x * k, y: r.height / 2 - y * k };
     applyTransform();
   }
