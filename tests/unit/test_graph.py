@@ -17,7 +17,14 @@ from tests.fixtures import graph_models as G
 from torchscope.examples import NestedNet, ResidualBlock, TinyTransformerLM
 from torchscope.inspect.forward.fake import fake_forward
 from torchscope.inspect.forward.sources import resolve_inputs
-from torchscope.inspect.graph import Capture, CaptureMode, capture_graph, graph_answer, module_facts, search
+from torchscope.inspect.graph import (
+    Capture,
+    CaptureMode,
+    capture_graph,
+    graph_answer,
+    module_facts,
+    search,
+)
 from torchscope.inspect.graph.facts import pool, signatures
 
 MODELS: dict[str, Callable[[], nn.Module]] = {

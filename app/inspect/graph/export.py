@@ -25,7 +25,16 @@ from torch.export.graph_signature import InputKind, OutputKind, TensorArgument
 from torchscope.inspect.graph.flops import FlopMeter
 from torchscope.inspect.graph.naming import Names, input_names
 from torchscope.inspect.graph.outputs import OutputsOf, strip_prefix
-from torchscope.inspect.graph.records import Atom, Capture, Flow, Frame, Kind, Method, TensorMeta, first_line
+from torchscope.inspect.graph.records import (
+    Atom,
+    Capture,
+    Flow,
+    Frame,
+    Kind,
+    Method,
+    TensorMeta,
+    first_line,
+)
 
 
 class ExportFailed(Exception):
@@ -158,14 +167,14 @@ def capture_export(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, A
             )
             seen: set[tuple[str, int]] = set()
             for inp in node.all_input_nodes:
-                src = produced.get(inp)
+                came = produced.get(inp)
                 inval = inp.meta.get("val")
-                if src is None or src in seen or not isinstance(inval, torch.Tensor):
+                if came is None or came in seen or not isinstance(inval, torch.Tensor):
                     continue
-                seen.add(src)
-                flows.append(Flow(src[0], src[1], atom.id, TensorMeta.of(inval)))
-                if atoms[src[0]].kind in (Kind.param, Kind.buffer):
-                    atom.tensors += (atoms[src[0]].target,)
+                seen.add(came)
+                flows.append(Flow(came[0], came[1], atom.id, TensorMeta.of(inval)))
+                if atoms[came[0]].kind in (Kind.param, Kind.buffer):
+                    atom.tensors += (atoms[came[0]].target,)
             if meter is not None and fake_mode is not None and not _mutates(node):
                 atom.flops = _rerun_flops(meter, fake_mode, node)
             atoms[atom.id] = atom

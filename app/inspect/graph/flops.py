@@ -21,11 +21,11 @@ class FlopMeter:
         self._mode = FlopCounterMode(display=False)
 
     def __enter__(self) -> FlopMeter:
-        self._mode.__enter__()
+        self._mode.__enter__()  # type: ignore[no-untyped-call]  # untyped in torch's stubs
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._mode.__exit__(*exc)
+        self._mode.__exit__(*exc)  # type: ignore[no-untyped-call]
 
     @property
     def total(self) -> int:

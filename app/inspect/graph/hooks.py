@@ -24,7 +24,16 @@ from torch.utils import _pytree as pytree
 from torchscope.inspect.graph.flops import FlopMeter
 from torchscope.inspect.graph.naming import Names, tensor_leaves
 from torchscope.inspect.graph.outputs import named_tensors
-from torchscope.inspect.graph.records import Atom, Capture, Flow, Frame, Kind, Method, TensorMeta, first_line
+from torchscope.inspect.graph.records import (
+    Atom,
+    Capture,
+    Flow,
+    Frame,
+    Kind,
+    Method,
+    TensorMeta,
+    first_line,
+)
 
 MAX_VIA = 4  # folded ops named on one edge; more are counted as "..."
 
