@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch.optim import lr_scheduler as lrs
+from torch.optim import swa_utils
 
 from torchscope.inspect import safe_expr
 
@@ -66,6 +67,7 @@ class ArgInfo:
     per_group: bool = False
     example: Any = None
     help: str = ""
+    increasing: bool = False  # an int list that must be strictly increasing
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class OptimizerInfo:
 _NONNEG: dict[str, Any] = {"minimum": 0}
 _POS_INT: dict[str, Any] = {"minimum": 1}
 _UNIT: dict[str, Any] = {"minimum": 0, "maximum": 1}
+# A float torch also accepts as one value per param group (its _format_param).
+_PER_GROUP: dict[str, Any] = {"kind": "float_or_list", "per_group": True}
 OVERRIDES: dict[str, dict[str, Any]] = {
     "LambdaLR": {
         "intent": Intent.EPOCH,
@@ -111,7 +115,9 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "StepLR": {"intent": Intent.EPOCH, "args": {"step_size": {**_POS_INT, "example": 10}, "gamma": _NONNEG}},
     "MultiStepLR": {
         "intent": Intent.EPOCH,
-        "args": {"milestones": {"minimum": 0, "example": [30, 60], "help": "increasing steps"}, "gamma": _NONNEG},
+        # torch keeps a Counter: any order, and a milestone listed twice decays twice
+        "args": {"milestones": {"minimum": 0, "example": [30, 60], "help": "steps at which to decay (a repeat decays twice)"},
+                 "gamma": _NONNEG},
     },
     "ConstantLR": {
         "intent": Intent.EPOCH,
@@ -138,7 +144,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                     {"type": "CosineAnnealingLR", "args": {"T_max": 45}},
                 ]
             },
-            "milestones": {"minimum": 1, "example": [5], "help": "step at which each next scheduler takes over"},
+            "milestones": {"minimum": 1, "increasing": True, "example": [5],
+                           "help": "step at which each next scheduler takes over"},
         },
     },
     "CosineAnnealingLR": {
@@ -175,8 +182,9 @@ OVERRIDES: dict[str, dict[str, Any]] = {
             "step_size_up": _POS_INT,
             "step_size_down": _POS_INT,
             "gamma": {"minimum": 0, "exclusive_minimum": True},
-            "base_momentum": _UNIT,
-            "max_momentum": _UNIT,
+            # torch formats these per group (_format_param) and checks no range: above 1 is warned, not refused
+            "base_momentum": _PER_GROUP,
+            "max_momentum": _PER_GROUP,
         },
     },
     "CosineAnnealingWarmRestarts": {
@@ -191,29 +199,38 @@ OVERRIDES: dict[str, dict[str, Any]] = {
             "epochs": _POS_INT,
             "steps_per_epoch": _POS_INT,
             "pct_start": _UNIT,
-            "base_momentum": _UNIT,
-            "max_momentum": _UNIT,
             "div_factor": {"minimum": 0, "exclusive_minimum": True},
             "final_div_factor": {"minimum": 0, "exclusive_minimum": True},
         },
     },
     "PolynomialLR": {"intent": Intent.EPOCH, "args": {"total_iters": _POS_INT, "power": _NONNEG}},
+    "SWALR": {
+        "intent": Intent.EPOCH,
+        "args": {
+            "swa_lr": {**_PER_GROUP, "minimum": 0, "example": 0.05, "help": "the lr SWA anneals to"},
+            "anneal_epochs": {"minimum": 0, "help": "scheduler steps to reach swa_lr (0: at once)"},
+        },
+    },
 }
-OPTIMIZER_NAMES = ("SGD", "Adam", "AdamW", "RMSprop")
+# Schedulers that live outside torch.optim.lr_scheduler (read from their own module, like the rest).
+EXTRA_SCHEDULERS: dict[str, Any] = {"SWALR": swa_utils}
 _OPTIMIZER_OVERRIDES: dict[str, dict[str, Any]] = {
     "lr": {"minimum": 0},
-    "momentum": _UNIT,
+    "momentum": _NONNEG,  # torch checks >= 0 only; above 1 is warned
     "dampening": _UNIT,
     "weight_decay": _NONNEG,
     "eps": _NONNEG,
-    "alpha": _UNIT,
-    "betas": {"minimum": 0, "maximum": 1, "exclusive_maximum": True},
+    "betas": {"minimum": 0, "maximum": 1, "exclusive_maximum": True},  # Adam & co. check 0 <= beta < 1
 }
+# Per optimizer, where one name means different things (RMSprop's alpha is a decay, ASGD's a power).
+_OPTIMIZER_ARG_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {"RMSprop": {"alpha": _UNIT}}
 # Implementation switches that change nothing about the schedule.
 _HIDDEN_OPTIMIZER_ARGS = {"params", "foreach", "fused", "capturable", "differentiable", "maximize"}
 _HIDDEN_SCHEDULER_ARGS = {"optimizer", "last_epoch", "verbose"}
 # Changing momentum each step: the teaching warning keys off this.
 MOMENTUM_SCHEDULERS = {"CyclicLR", "OneCycleLR"}
+# Schedulers stepped by hand next to another one in the SWA loop of torch's docs.
+SWA_SCHEDULERS = {"SWALR"}
 # Schedulers the numpy replay reproduces exactly (see the module docstring).
 MULTIPLICATIVE = {"StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "MultiplicativeLR"}
 REPLAY_LEAVES = MULTIPLICATIVE | {"CosineAnnealingLR", "LambdaLR", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR"}
@@ -243,7 +260,8 @@ def _kind_of(annotation: str, name: str) -> tuple[ArgKind, tuple[str, ...] | Non
         return ArgKind.INT_LIST, None, False
     if ann in {"float|list[float]", "list[float]|float"}:
         return ArgKind.FLOAT_OR_LIST, None, True
-    if ann.startswith("tuple[float"):
+    pair = re.fullmatch(r"tuple\[(float[^,\]]*),(float[^,\]]*)\]", ann)
+    if pair and "None" not in ann:  # (0.9, 0.999); not Adafactor's (None, 1e-3) nor Muon's 3 coefficients
         return ArgKind.FLOAT_PAIR, None, False
     return ArgKind.UNSUPPORTED, None, False
 
@@ -258,6 +276,14 @@ def _json_default(value: Any) -> Any:
     return value
 
 
+def _annotation(p: inspect.Parameter) -> str:
+    if p.annotation is inspect.Parameter.empty:
+        # Unannotated (SWALR's anneal_epochs=10): the default's type says what torch expects.
+        d = p.default
+        return type(d).__name__ if isinstance(d, bool | int | float) else "unknown"
+    return p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+
+
 def _args_from_signature(
     cls: type, hidden: set[str], overrides: dict[str, dict[str, Any]]
 ) -> tuple[ArgInfo, ...]:
@@ -266,21 +292,20 @@ def _args_from_signature(
     for p in sig.parameters.values():
         if p.name in hidden or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        ann = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+        ann = _annotation(p)
         kind, choices, per_group = _kind_of(ann, p.name)
-        extra = overrides.get(p.name, {})
-        out.append(
-            ArgInfo(
-                name=p.name,
-                annotation=ann,
-                kind=kind,
-                required=p.default is inspect.Parameter.empty,
-                default=_json_default(p.default),
-                choices=choices,
-                per_group=per_group,
-                **extra,
-            )
-        )
+        fields: dict[str, Any] = {
+            "name": p.name,
+            "annotation": ann,
+            "kind": kind,
+            "required": p.default is inspect.Parameter.empty,
+            "default": _json_default(p.default),
+            "choices": choices,
+            "per_group": per_group,
+            **overrides.get(p.name, {}),
+        }
+        fields["kind"] = ArgKind(fields["kind"])
+        out.append(ArgInfo(**fields))
     return tuple(out)
 
 
@@ -293,11 +318,18 @@ def _abstract_names() -> set[str]:
     return {n for n in lrs.__all__ if n in {"LRScheduler", "_LRScheduler"} or inspect.isabstract(getattr(lrs, n))}
 
 
+def scheduler_class(name: str) -> type:
+    """The torch class for a catalogue name (lr_scheduler's, or swa_utils.SWALR)."""
+    module = EXTRA_SCHEDULERS.get(name, lrs)
+    cls: type = getattr(module, name)
+    return cls
+
+
 def _build_catalogue() -> dict[str, SchedulerInfo]:
     out: dict[str, SchedulerInfo] = {}
     abstract = _abstract_names()
-    for name in lrs.__all__:
-        cls = getattr(lrs, name, None)
+    for name in [*lrs.__all__, *EXTRA_SCHEDULERS]:
+        cls = getattr(EXTRA_SCHEDULERS.get(name, lrs), name, None)
         if name in abstract or not isinstance(cls, type):
             continue
         over = OVERRIDES.get(name, {})
@@ -315,12 +347,23 @@ def _build_catalogue() -> dict[str, SchedulerInfo]:
     return out
 
 
+def _optimizer_classes() -> list[tuple[str, type]]:
+    """Every optimizer class ``torch.optim`` exports (SGD first: the lab's default)."""
+    found = [
+        (n, c) for n in torch.optim.__all__
+        if isinstance(c := getattr(torch.optim, n, None), type)
+        and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer
+    ]
+    return sorted(found, key=lambda nc: (nc[0] != "SGD", nc[0].lower()))
+
+
 def _build_optimizers() -> dict[str, OptimizerInfo]:
     out = {}
-    for name in OPTIMIZER_NAMES:
-        cls = getattr(torch.optim, name)
-        args = _args_from_signature(cls, _HIDDEN_OPTIMIZER_ARGS, _OPTIMIZER_OVERRIDES)
+    for name, cls in _optimizer_classes():
+        overrides = {**_OPTIMIZER_OVERRIDES, **_OPTIMIZER_ARG_OVERRIDES.get(name, {})}
+        args = _args_from_signature(cls, _HIDDEN_OPTIMIZER_ARGS, overrides)
         names = {a.name for a in args}
+        # What CyclicLR/OneCycleLR cycle, and what the chart plots: betas[0] or momentum.
         key = "betas" if "betas" in names else "momentum" if "momentum" in names else None
         out[name] = OptimizerInfo(name=name, doc=_first_line(cls), args=args, momentum_key=key)
     return out
@@ -353,7 +396,7 @@ def catalogue() -> dict[str, Any]:
             "variable": safe_expr.VARIABLE,
             "functions": list(safe_expr.FUNCTIONS),
             "constants": list(safe_expr.CONSTANTS),
-            "operators": ["+", "-", "*", "/", "**"],
+            "operators": safe_expr.OPERATORS,
         },
         "limits": {"max_steps": MAX_STEPS, "max_torch_steps": MAX_TORCH_STEPS, "max_groups": MAX_GROUPS},
     }
