@@ -81,7 +81,7 @@ def membership_data(loaded: LoadedModel, groups: Any) -> dict[str, Any]:
         return pg.resolve(loaded.module, pg.parse_rules(groups)).to_dict()
 
 
-def _spec_and_names(body: dict[str, Any], loaded: LoadedModel | None) -> tuple[schedules.PreviewSpec, list[tuple[str, ...]] | None]:
+def _spec_and_membership(body: dict[str, Any], loaded: LoadedModel | None) -> tuple[schedules.PreviewSpec, pg.Membership | None]:
     if loaded is None:
         return schedules.parse_request(body), None
     with loaded.lock:
@@ -89,7 +89,7 @@ def _spec_and_names(body: dict[str, Any], loaded: LoadedModel | None) -> tuple[s
     spec = schedules.parse_request(
         body, group_names=[g.name for g in m.groups], group_overrides=[g.options for g in m.groups]
     )
-    return spec, [g.params for g in m.groups]
+    return spec, m
 
 
 # --------------------------------------------------------------------------- API
@@ -128,10 +128,10 @@ def post_groups(loaded: ModelDep, body: JsonBody) -> dict[str, Any]:
 
 
 def _snippet(body: dict[str, Any], loaded: LoadedModel | None) -> Response:
-    spec, names = _spec_and_names(body, loaded)
+    spec, membership = _spec_and_membership(body, loaded)
     # Build it once so a snippet is only ever exported for something torch accepts.
     schedules.compute_series(spec, min(spec.scheduler_steps, 2))
-    code = schedules.snippet(spec, names)
+    code = schedules.snippet(spec, membership)
     if body.get("format") == "py":
         return PlainTextResponse(code, media_type="text/x-python")
     return _json({"code": code})
@@ -145,7 +145,7 @@ def post_snippet(body: JsonBody) -> Response:
 
 @router.post("/api/models/{model_id}/schedules/snippet")
 def post_model_snippet(loaded: ModelDep, body: JsonBody) -> Response:
-    """The snippet with this model's param groups listed by parameter name."""
+    """The snippet with this model's param groups written as the patterns typed in the lab."""
     return _snippet(body, loaded)
 
 
