@@ -12,7 +12,13 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from torchscope.inspect.safe_expr import SafeExprError, evaluate, evaluate_array, evaluate_steps, parse
+from torchscope.inspect.safe_expr import (
+    SafeExprError,
+    evaluate,
+    evaluate_array,
+    evaluate_steps,
+    parse,
+)
 
 # (expression, the lambda a user would write)
 SAME_AS_PYTHON: list[tuple[str, Callable[[float], float]]] = [
@@ -23,7 +29,7 @@ SAME_AS_PYTHON: list[tuple[str, Callable[[float], float]]] = [
      lambda e: (e + 1) / 5 if e < 5 else 0.5 * (1 + math.cos(math.pi * (e - 5) / 95))),
     ("lambda step: min(1.0, step / 100) * max(0.0, (1000 - step) / 900)",
      lambda e: min(1.0, e / 100) * max(0.0, (1000 - e) / 900)),
-    ("epoch < 10 and 0.1 or 1.0", lambda e: e < 10 and 0.1 or 1.0),
+    ("epoch < 10 and 0.1 or 1.0", lambda e: e < 10 and 0.1 or 1.0),  # noqa: RUF021 - the old-style conditional, as written
     ("not epoch % 3", lambda e: not e % 3),
     ("1 <= epoch < 50", lambda e: 1 <= e < 50),
     ("(epoch == 3) + (epoch != 4) + (epoch >= 5) + (epoch > 6)", lambda e: (e == 3) + (e != 4) + (e >= 5) + (e > 6)),

@@ -19,6 +19,7 @@ from torch.optim import swa_utils
 
 from torchscope.inspect import schedules as S
 from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.schedules.stepping import Series
 
 Factory = Callable[[torch.optim.Optimizer], Any]
 REL = 1e-12
@@ -40,7 +41,7 @@ def stepped(opt_type: str, groups: list[dict[str, Any]], factory: Factory, n: in
             if k:
                 try:
                     (step or (lambda s, _k: s.step()))(sched, k)
-                except Exception:  # noqa: BLE001 - the reference records where torch raises, whatever it raises
+                except Exception:  # the reference records where torch raises, whatever it raises
                     crash = k
                     break
             lr[:, k] = [float(g["lr"]) for g in opt.param_groups]
@@ -49,7 +50,7 @@ def stepped(opt_type: str, groups: list[dict[str, Any]], factory: Factory, n: in
     return lr, mom, crash
 
 
-def series(body: dict[str, Any]) -> S.compute_series.__annotations__["return"]:  # type: ignore[name-defined]
+def series(body: dict[str, Any]) -> tuple[Series, torch.optim.Optimizer]:
     spec = S.parse_request(body)
     return S.compute_series(spec, spec.scheduler_steps)
 

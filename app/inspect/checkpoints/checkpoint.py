@@ -17,6 +17,7 @@ from torchscope.inspect.checkpoints.records import (
     UnreadableCheckpoint,
     first_line,
 )
+from torchscope.inspect.checkpoints.schedulers import SchedulerState
 from torchscope.inspect.checkpoints.sources import Source
 from torchscope.inspect.errors import InspectError, NotFound, NoValues
 
@@ -47,6 +48,15 @@ class Checkpoint:
     uploaded: bool = False
     # ``_extra_state`` values (plain objects built from allowed globals only) that set_extra_state gets on load
     extra_state_values: dict[str, Any] = field(default_factory=dict, repr=False)
+    schedulers: list[SchedulerState] = field(default_factory=list, repr=False)  # LR scheduler states, for "resume"
+
+    def scheduler(self, path: str) -> SchedulerState:
+        """The LR scheduler state saved at ``path``."""
+        for s in self.schedulers:
+            if s.path == path:
+                return s
+        known = ", ".join(repr(s.path) for s in self.schedulers) or "none"
+        raise NotFound(f"checkpoint {self.id!r} has no LR scheduler state at {path!r} (it has: {known})", path=path)
 
     # -- the model state_dict, keyed as load_state_dict sees it
 
@@ -128,6 +138,7 @@ class Checkpoint:
             "other": self.other,
             "optimizer": self.optimizer.to_dict() if self.optimizer else None,
             "optimizers": [o.to_dict() for o in self.optimizers],
+            "schedulers": [sc.summary() for sc in self.schedulers],
             "notes": self.notes,
             "open_ms": round(self.open_ms, 3),
         }

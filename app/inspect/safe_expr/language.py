@@ -37,7 +37,7 @@ def _pow(a: float, b: float) -> float:
     out = a**b
     if isinstance(out, complex):
         raise ValueError("negative number to a fractional power")
-    return out
+    return float(out)
 
 
 FUNCTIONS: dict[str, Function] = {

@@ -13,7 +13,14 @@ from __future__ import annotations
 import ast
 import math
 
-from torchscope.inspect.safe_expr.language import CONSTANTS, FUNCTIONS, VARIABLE, Expr, SafeExprError, _col
+from torchscope.inspect.safe_expr.language import (
+    CONSTANTS,
+    FUNCTIONS,
+    VARIABLE,
+    Expr,
+    SafeExprError,
+    _col,
+)
 
 
 def fmt_epoch(epoch: float) -> str:

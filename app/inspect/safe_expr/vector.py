@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from torchscope.inspect import exactmath
-from torchscope.inspect.safe_expr.language import CONSTANTS, FUNCTIONS, VARIABLE, Expr, SafeExprError, _col
+from torchscope.inspect.safe_expr.language import (
+    CONSTANTS,
+    FUNCTIONS,
+    VARIABLE,
+    Expr,
+    SafeExprError,
+    _col,
+)
 from torchscope.inspect.safe_expr.scalar import evaluate, fmt_epoch
 
 _Mask = np.ndarray | None

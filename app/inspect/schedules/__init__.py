@@ -59,6 +59,13 @@ from torchscope.inspect.schedules.requests import (
     parse_scheduler,
     synthetic_metrics,
 )
+from torchscope.inspect.schedules.resume import (
+    Resumed,
+    identify,
+    resumables,
+    resume,
+    resume_checkpoint,
+)
 from torchscope.inspect.schedules.stepping import build_optimizer, build_scheduler, step_torch
 
 __all__ = [
@@ -72,6 +79,7 @@ __all__ = [
     "Intent",
     "Preview",
     "PreviewSpec",
+    "Resumed",
     "SchedulerSpec",
     "StepMode",
     "build_optimizer",
@@ -81,11 +89,15 @@ __all__ = [
     "compute_series",
     "csv_text",
     "dumps",
+    "identify",
     "model_preview",
     "parse_request",
     "parse_scheduler",
     "preview",
     "replay",
+    "resumables",
+    "resume",
+    "resume_checkpoint",
     "snippet",
     "step_torch",
     "synthetic_metrics",

@@ -15,10 +15,10 @@ from torchscope.inspect.schedules.replay_leaves import (
     NotReplayable,
     Replayed,
     factors,
-    lambda_crash,
     leaf,
 )
 from torchscope.inspect.schedules.requests import SchedulerSpec
+from torchscope.inspect.schedules.stepping import crash_text as lambda_crash
 
 __all__ = ["NotReplayable", "Replayed", "closed_form", "replay"]
 
