@@ -10,8 +10,8 @@ backward-compatibility rule, BatchNorm's ``num_batches_tracked`` version rule,
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,9 +21,11 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 from torchscope.inspect.checkpoints import Checkpoint, dtype_name
 from torchscope.inspect.errors import InspectError, InvalidRequest, NoValues
+from torchscope.inspect.load_hints import Hint, hints_for
 from torchscope.inspect.registry import LoadedModel
 
 _EXTRA = "_extra_state"
+_COUNTER = "num_batches_tracked"
 # Classes whose _load_from_state_dict we mirror; any other override may behave differently.
 _MIRRORED = {nn.Module._load_from_state_dict, _NormBase._load_from_state_dict, _InstanceNorm._load_from_state_dict}
 
@@ -44,16 +46,6 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class Hint:
-    kind: str
-    message: str
-    fix: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "fix": self.fix}
-
-
-@dataclass(frozen=True)
 class LoadReport:
     missing: list[str]
     unexpected: list[str]
@@ -65,6 +57,15 @@ class LoadReport:
     matched: int  # keys that would load cleanly
     model_keys: int
     checkpoint_keys: int
+    # BatchNorm's num_batches_tracked: a scalar any checkpoint "matches" (torch even fills it in when
+    # missing), so it says nothing about whether this is the model's checkpoint (issue 8).
+    matched_counters: int = 0
+    counter_keys: int = 0
+
+    @property
+    def matched_weights(self) -> int:
+        """Matched keys other than the num_batches_tracked counters: what tells a checkpoint fits."""
+        return self.matched - self.matched_counters
 
     @property
     def strict_ok(self) -> bool:
@@ -95,6 +96,9 @@ class LoadReport:
             "matched": self.matched,
             "model_keys": self.model_keys,
             "checkpoint_keys": self.checkpoint_keys,
+            "matched_counters": self.matched_counters,
+            "counter_keys": self.counter_keys,
+            "matched_weights": self.matched_weights,
         }
 
 
@@ -123,11 +127,11 @@ def load_report(
     shape_mm: list[dict[str, Any]] = []
     dtype_mm: list[dict[str, Any]] = []
     notes: list[str] = []
-    matched = 0
+    matched = counters = 0
     custom: set[str] = set()
 
     def load(module: nn.Module, local: dict[str, Entry | None], prefix: str) -> None:
-        nonlocal matched
+        nonlocal matched, counters
         local_md = {} if metadata is None else metadata.get(prefix[:-1], {})
         version = local_md.get("version")
         local = dict(local)  # _load_from_state_dict may add or drop keys, in its own copy
@@ -161,6 +165,7 @@ def load_report(
             entry = local[key]
             if entry is None:  # filled in by BatchNorm
                 matched += 1
+                counters += 1
                 continue
             if entry.shape is None:
                 errors.append(
@@ -180,6 +185,7 @@ def load_report(
                 shape_mm.append({"key": key, "checkpoint": list(entry.shape), "model": list(param.shape)})
                 continue
             matched += 1
+            counters += name == _COUNTER
             if entry.dtype is not None and entry.dtype != dtype_name(param.dtype):
                 dtype_mm.append({"key": key, "checkpoint": entry.dtype, "model": dtype_name(param.dtype)})
         extra_key = prefix + _EXTRA
@@ -209,7 +215,8 @@ def load_report(
             "custom loading in " + ", ".join(sorted(custom)) + ": its _load_from_state_dict or load hooks may "
             "accept or reject keys differently from this report, which follows nn.Module's rules"
         )
-    hints = _hints(model, entries, missing, unexpected, dtype_mm)
+    hints = hints_for(model, entries, missing, unexpected, dtype_mm)
+    model_keys = list(model.state_dict())
     return LoadReport(
         missing=missing,
         unexpected=unexpected,
@@ -219,123 +226,11 @@ def load_report(
         hints=hints,
         notes=notes,
         matched=matched,
-        model_keys=len(model.state_dict()),
+        model_keys=len(model_keys),
         checkpoint_keys=len(entries),
+        matched_counters=counters,
+        counter_keys=sum(1 for k in model_keys if k.rpartition(".")[2] == _COUNTER),
     )
-
-
-_PREFIX_CAUSES = {
-    "module.": "saved from nn.DataParallel / DistributedDataParallel (a `module.` prefix)",
-    "model.": "saved from a wrapper such as a Lightning module (a `model.` prefix)",
-    "_orig_mod.": "saved from a torch.compile'd model (an `_orig_mod.` prefix)",
-}
-
-
-def _prefixes(key: str) -> Iterator[str]:
-    parts = key.split(".")
-    for i in range(1, len(parts)):
-        yield ".".join(parts[:i]) + "."
-
-
-def _best_prefix(keys: list[str], targets: set[str]) -> tuple[str, int] | None:
-    """The dotted prefix that, stripped from the most of ``keys``, turns them into ``targets``."""
-    counts: dict[str, int] = {}
-    for key in keys:
-        for p in _prefixes(key):
-            if key[len(p) :] in targets:
-                counts[p] = counts.get(p, 0) + 1
-    if not counts:
-        return None
-    prefix, n = max(counts.items(), key=lambda kv: (kv[1], -len(kv[0])))
-    return (prefix, n) if n * 2 >= len(keys) else None
-
-
-def _hints(
-    model: nn.Module,
-    entries: Mapping[str, Entry],
-    missing: list[str],
-    unexpected: list[str],
-    dtype_mm: list[dict[str, Any]],
-) -> list[Hint]:
-    hints: list[Hint] = []
-    expected = set(model.state_dict().keys())
-    strip = _best_prefix(unexpected, expected) if unexpected else None
-    if strip:
-        prefix, n = strip
-        cause = _PREFIX_CAUSES.get(prefix, f"saved with an extra `{prefix}` prefix")
-        hints.append(
-            Hint(
-                "strip_prefix",
-                f"{n} checkpoint keys match the model once `{prefix}` is removed: {cause}. "
-                f"Load with strip_prefix={prefix!r}.",
-                {"strip_prefix": prefix},
-            )
-        )
-    elif missing:
-        add = _best_prefix(missing, set(entries))
-        if add:
-            prefix, n = add
-            hints.append(
-                Hint(
-                    "add_prefix",
-                    f"{n} model keys match the checkpoint without their `{prefix}` prefix: the checkpoint was "
-                    f"saved from the inner module. Load with add_prefix={prefix!r}.",
-                    {"add_prefix": prefix},
-                )
-            )
-    # Tied weights: one tensor under two names in the model, saved once (safetensors drops duplicates).
-    by_tensor: dict[int, list[str]] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        by_tensor.setdefault(id(p), []).append(name)
-    tied_missing = []
-    for names in by_tensor.values():
-        if len(names) > 1:
-            present = [n for n in names if n in entries]
-            tied_missing += [(n, present[0]) for n in names if n in missing and present]
-    if tied_missing:
-        pairs = ", ".join(f"{m} (tied to {p})" for m, p in tied_missing)
-        hints.append(
-            Hint(
-                "tied_weights",
-                f"Missing {pairs}: tied weights saved once. Loading the saved name fills both, so "
-                "strict=False loads the model completely.",
-                {"strict": False},
-            )
-        )
-    non_persistent = {
-        f"{mname}.{b}" if mname else b
-        for mname, mod in model.named_modules()
-        for b in mod._non_persistent_buffers_set
-    }
-    np_unexpected = [k for k in unexpected if k in non_persistent]
-    if np_unexpected:
-        hints.append(
-            Hint(
-                "non_persistent_buffer",
-                f"{', '.join(np_unexpected)}: non-persistent buffer(s) in this model (recomputed, not loaded); "
-                "the checkpoint saved them anyway. strict=False ignores them.",
-                {"strict": False},
-            )
-        )
-    nbt = [k for k in missing if k.endswith("num_batches_tracked")]
-    if nbt and len(nbt) == len(missing):
-        hints.append(
-            Hint(
-                "num_batches_tracked",
-                "Only BatchNorm's num_batches_tracked counters are missing: harmless, strict=False is safe.",
-                {"strict": False},
-            )
-        )
-    if dtype_mm:
-        casts = sorted({f"{d['checkpoint']} -> {d['model']}" for d in dtype_mm})
-        hints.append(
-            Hint(
-                "dtype",
-                f"{len(dtype_mm)} tensors differ in dtype ({', '.join(casts)}): load_state_dict copies with a "
-                "cast, so this is not an error, but precision may change.",
-            )
-        )
-    return hints
 
 
 # ---------------------------------------------------------------------------
@@ -448,3 +343,20 @@ def load_into_model(
         "modified": loaded.modified,
         "report": report.to_dict(),
     }
+
+
+def rank_models(ckpt: Checkpoint, models: Iterable[LoadedModel]) -> list[dict[str, Any]]:
+    """Served models by how well the checkpoint's state_dict fits each (weights matched, after the prefix
+    fix the report suggests), best first: the compare panel opens on the best, not on the first."""
+    if ckpt.state_dict_path is None:
+        return []
+    rows = []
+    for loaded in models:
+        report = checkpoint_report(ckpt, loaded)
+        fix = next((h.fix for h in report.hints if h.kind in ("strip_prefix", "add_prefix")), {})
+        if fix:
+            report = checkpoint_report(ckpt, loaded, **fix)
+        rows.append({"model": loaded.id, "name": loaded.name, "matched_weights": report.matched_weights,
+                     "weight_keys": report.model_keys - report.counter_keys, "strict_ok": report.strict_ok, **fix})
+    # stable: among equals the registry's order stays
+    return sorted(rows, key=lambda r: (-r["matched_weights"], not r["strict_ok"]))

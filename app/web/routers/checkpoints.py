@@ -8,6 +8,7 @@ HTTP contract (JSON, errors are ``{"detail": ...}`` with a 4xx status):
 - ``GET  /api/checkpoints/{cid}``                 ``{"id", "name", "format", "tensors": [{"key", "shape", "dtype", "bytes"}], "other", "optimizer"}``
 - ``GET  /api/checkpoints/{cid}/histogram?key=``  one tensor's histogram (the weights page's histogram machinery)
 - ``GET  /api/checkpoints/{cid}/compare?model=``  what ``load_state_dict(strict=True)`` would say, plus hints
+- ``GET  /api/checkpoints/{cid}/matches``         served models ranked by how many weights fit (best first)
 - ``POST /api/checkpoints/{cid}/load``            ``{"model", "strict", "strip_prefix", "add_prefix"}``
 - ``GET  /api/checkpoints/{cid}/diff?other=`` or ``?model=``  added/removed/reshaped/retyped, change per tensor
 - ``POST /api/checkpoints/{cid}/resume``          ``{"path", "steps"}``: the saved LR scheduler continued (see schedules)
@@ -229,6 +230,13 @@ def _compare_data(ckpt: Checkpoint, registry: Any, model: str, strip_prefix: str
 Prefix = Annotated[str, Query(max_length=200, description="a key prefix such as 'module.'")]
 
 
+@router.get("/api/checkpoints/{cid}/matches")
+def model_matches(ckpt: CheckpointDep, registry: RegistryDep) -> list[dict[str, Any]]:
+    """Served models ranked by how many of their weights this checkpoint's state_dict fits (num_batches_tracked
+    counters, which fit anything, not counted); the page's compare panel opens on the first."""
+    return compare.rank_models(ckpt, registry)
+
+
 @router.get("/api/checkpoints/{cid}/compare")
 def compare_with_model(
     ckpt: CheckpointDep, registry: RegistryDep, model: Annotated[str, Query(min_length=1)], strip_prefix: Prefix = "", add_prefix: Prefix = ""
@@ -326,6 +334,8 @@ def checkpoints_page(request: Request, store: StoreDep, settings: SettingsDep) -
 
 
 @router.get("/checkpoints/{cid}", response_class=HTMLResponse, include_in_schema=False)
-def checkpoint_page(request: Request, ckpt: CheckpointDep, store: StoreDep) -> HTMLResponse:
+def checkpoint_page(request: Request, ckpt: CheckpointDep, store: StoreDep, registry: RegistryDep) -> HTMLResponse:
     others = [c.summary() for c in store if c.id != ckpt.id]
-    return render(request, "checkpoint.html", ckpt=ckpt.to_dict(), others=others)
+    ranked = compare.rank_models(ckpt, registry)
+    return render(request, "checkpoint.html", ckpt=ckpt.to_dict(), others=others,
+                  ranked={r["model"]: r for r in ranked}, best_model=ranked[0]["model"] if ranked else None)
