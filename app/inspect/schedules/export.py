@@ -98,7 +98,7 @@ def _groups_by_pattern(spec: PreviewSpec, membership: Membership) -> list[str]:
     lines += ["]", *_GROUP_OF.split("\n")[1:]]
     entries = []
     for i, (g, opts) in enumerate(zip(membership.groups, spec.groups, strict=True)):
-        extra = "".join(f", {k!r}: {_py(v)}" for k, v in opts.items())
+        extra = "".join(f', "{k}": {_py(v)}' for k, v in opts.items())
         where = f"groups[{len(rules)}]" if g.is_default else f"groups[{i}]"
         note = "everything else" if g.is_default else ", ".join(g.patterns)
         entries.append(f"    {{\"params\": {where}{extra}}},  # {g.name}: {note} ({g.count} parameter(s))")
@@ -117,7 +117,7 @@ def snippet(spec: PreviewSpec, membership: Membership | None = None) -> str:
     if membership is None:
         lines += ["# One placeholder parameter per group; use your model's parameters instead."]
         lines += [f"params = [torch.nn.Parameter(torch.zeros(1, 1)) for _ in range({len(spec.groups)})]", ""]
-        grp = [f"    {{\"params\": [params[{i}]]" + "".join(f", {k!r}: {_py(v)}" for k, v in g.items()) + "},"
+        grp = [f"    {{\"params\": [params[{i}]]" + "".join(f', "{k}": {_py(v)}' for k, v in g.items()) + "},"
                for i, g in enumerate(spec.groups)]
     else:
         body = _groups_by_pattern(spec, membership)

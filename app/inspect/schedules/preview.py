@@ -59,6 +59,8 @@ class Preview:
     mistake: list[GroupSeries] | None = None
     timing_ms: float = 0.0
     membership: dict[str, Any] | None = None
+    crash: dict[str, Any] | None = None  # where torch raises: {"x": first optimizer step without a value, "text"}
+    mistake_crash: dict[str, Any] | None = None
 
     def to_dict(self, encoding: str = "json") -> dict[str, Any]:
         """The API answer. ``encoding="b64"`` sends each series as base64 float64 (the page uses it)."""
@@ -89,8 +91,9 @@ class Preview:
             "encoding": "json" if encoding == "raw" else encoding,
             "timing_ms": self.timing_ms,
         }
+        out["crash"] = self.crash
         if self.mistake is not None:
-            out["mistake"] = {"groups": [gs(g) for g in self.mistake]}
+            out["mistake"] = {"groups": [gs(g) for g in self.mistake], "crash": self.mistake_crash}
         if self.membership is not None:
             out["membership"] = self.membership
         return out
@@ -195,8 +198,13 @@ def preview(spec: PreviewSpec, params: Sequence[Sequence[torch.Tensor]] | None =
     ]
     codes, texts = teach(spec, series, opt)
     mistake = None
+    crashes: list[dict[str, Any] | None] = [None]
     if spec.overlay_batch_mistake and spec.step is StepMode.EPOCH and spec.steps_per_epoch > 1:
-        mistake = _mistake_overlay(spec, params, idx, initial, codes, texts)
+        mistake = _mistake_overlay(spec, params, idx, initial, codes, texts, crashes)
+    crash = None
+    if series.crash is not None and series.crash_at is not None:
+        per = spec.steps_per_epoch if spec.step is StepMode.EPOCH else 1
+        crash = {"x": series.crash_at * per, "scheduler_step": series.crash_at, "text": series.crash}
     return Preview(
         x=x,
         groups=groups,
@@ -211,11 +219,14 @@ def preview(spec: PreviewSpec, params: Sequence[Sequence[torch.Tensor]] | None =
         decimated=idx is not None,
         mistake=mistake,
         timing_ms=round((time.perf_counter() - t0) * 1000, 3),
+        crash=crash,
+        mistake_crash=crashes[0],
     )
 
 
 def _mistake_overlay(spec: PreviewSpec, params: Sequence[Sequence[torch.Tensor]] | None, idx: np.ndarray | None,
-                     initial: list[float], codes: list[str], texts: list[str]) -> list[GroupSeries] | None:
+                     initial: list[float], codes: list[str], texts: list[str],
+                     crashes: list[dict[str, Any] | None]) -> list[GroupSeries] | None:
     """The same code with ``scheduler.step()`` moved into the batch loop by mistake.
 
     Arguments the run decided are kept as the user's code has them (OneCycleLR's ``total_steps``
@@ -240,6 +251,7 @@ def _mistake_overlay(spec: PreviewSpec, params: Sequence[Sequence[torch.Tensor]]
         f"instead of {spec.epochs}); every step-count argument then counts batches, not epochs."
     )
     if ms.crash is not None and ms.crash_at is not None:
+        crashes[0] = {"x": ms.crash_at, "scheduler_step": ms.crash_at, "text": ms.crash}
         codes.append("overlay-crash")
         texts.append(f"Stepped per batch by mistake, {crash_place(ms.crash_at, StepMode.BATCH, spec.steps_per_epoch)}: "
                      f"{ms.crash}. The training run would stop there (the overlay ends).")

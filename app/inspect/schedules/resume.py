@@ -74,12 +74,19 @@ def identify(state: Mapping[str, Any]) -> list[str]:
     if "_schedulers" in keys:
         return ["SequentialLR"] if "_milestones" in keys else ["ChainedScheduler"]
     own = keys - _COMMON
-    found = []
+    fits: list[tuple[int, bool, str]] = []
     for name, probe in _probes().items():
         spec = set(probe) - _COMMON
-        if own <= spec and (spec - _OPTIONAL) <= own:
-            found.append(name)
-    return found
+        if (spec - _OPTIONAL) <= own:  # every key the class always saves is there
+            fits.append((len(own & spec), own <= spec, name))
+    if not fits:
+        return []
+    # Exactly its keys; else the class explaining most of them (the rest is refused by name in clean()).
+    exact = [name for _, ok, name in fits if ok]
+    if exact:
+        return exact
+    best = max(n for n, _, _ in fits)
+    return [name for n, _, name in fits if n == best]
 
 
 @dataclass
