@@ -14,9 +14,14 @@ from typing import Any
 
 import torch
 from torch.optim import lr_scheduler as lrs
-from torch.optim import swa_utils
 
 from torchscope.inspect import safe_expr
+from torchscope.inspect.schedules.overrides import (
+    EXTRA_SCHEDULERS,
+    OPTIMIZER_ARG_OVERRIDES,
+    OPTIMIZER_OVERRIDES,
+    OVERRIDES,
+)
 
 MAX_STEPS = 1_000_000  # optimizer steps in one preview (exact engine)
 MAX_TORCH_STEPS = 300_000  # scheduler steps when we must step torch itself
@@ -96,134 +101,6 @@ class OptimizerInfo:
         return next((a for a in self.args if a.name == name), None)
 
 
-# What a signature cannot say. Keys: scheduler -> {"intent", "args": {arg: {...}}}.
-# Ranges mirror the checks torch does (or should do: T_max=0 divides by zero at the first step).
-_NONNEG: dict[str, Any] = {"minimum": 0}
-_POS_INT: dict[str, Any] = {"minimum": 1}
-_UNIT: dict[str, Any] = {"minimum": 0, "maximum": 1}
-# A float torch also accepts as one value per param group (its _format_param).
-_PER_GROUP: dict[str, Any] = {"kind": "float_or_list", "per_group": True}
-OVERRIDES: dict[str, dict[str, Any]] = {
-    "LambdaLR": {
-        "intent": Intent.EPOCH,
-        "args": {"lr_lambda": {"example": "0.95 ** epoch", "help": "factor of each group's initial lr at epoch"}},
-    },
-    "MultiplicativeLR": {
-        "intent": Intent.EPOCH,
-        "args": {"lr_lambda": {"example": "0.95", "help": "factor applied to the current lr at each step"}},
-    },
-    "StepLR": {"intent": Intent.EPOCH, "args": {"step_size": {**_POS_INT, "example": 10}, "gamma": _NONNEG}},
-    "MultiStepLR": {
-        "intent": Intent.EPOCH,
-        # torch keeps a Counter: any order, and a milestone listed twice decays twice
-        "args": {"milestones": {"minimum": 0, "example": [30, 60], "help": "steps at which to decay (a repeat decays twice)"},
-                 "gamma": _NONNEG},
-    },
-    "ConstantLR": {
-        "intent": Intent.EPOCH,
-        "args": {"factor": {"minimum": 0, "exclusive_minimum": True, "maximum": 1}, "total_iters": _NONNEG},
-    },
-    "LinearLR": {
-        "intent": Intent.EITHER,
-        "args": {
-            "start_factor": {"minimum": 0, "exclusive_minimum": True, "maximum": 1},
-            "end_factor": _UNIT,
-            "total_iters": _POS_INT,
-        },
-    },
-    "ExponentialLR": {
-        "intent": Intent.EPOCH,
-        "args": {"gamma": {"minimum": 0, "exclusive_minimum": True, "example": 0.95}},
-    },
-    "SequentialLR": {
-        "intent": Intent.EITHER,
-        "args": {
-            "schedulers": {
-                "example": [
-                    {"type": "LinearLR", "args": {"start_factor": 0.1, "total_iters": 5}},
-                    {"type": "CosineAnnealingLR", "args": {"T_max": 45}},
-                ]
-            },
-            "milestones": {"minimum": 1, "increasing": True, "example": [5],
-                           "help": "step at which each next scheduler takes over"},
-        },
-    },
-    "CosineAnnealingLR": {
-        "intent": Intent.EPOCH,
-        "args": {"T_max": {**_POS_INT, "example": 50, "help": "half period, in scheduler steps"}, "eta_min": _NONNEG},
-    },
-    "ChainedScheduler": {
-        "intent": Intent.EITHER,
-        "args": {
-            "schedulers": {
-                "example": [
-                    {"type": "ConstantLR", "args": {"factor": 0.5, "total_iters": 5}},
-                    {"type": "ExponentialLR", "args": {"gamma": 0.95}},
-                ]
-            }
-        },
-    },
-    "ReduceLROnPlateau": {
-        "intent": Intent.EPOCH,
-        "args": {
-            "factor": {"minimum": 0, "maximum": 1, "exclusive_maximum": True},
-            "patience": _NONNEG,
-            "threshold": _NONNEG,
-            "cooldown": _NONNEG,
-            "min_lr": _NONNEG,
-            "eps": _NONNEG,
-        },
-    },
-    "CyclicLR": {
-        "intent": Intent.BATCH,
-        "args": {
-            "base_lr": {"minimum": 0, "example": 0.001},
-            "max_lr": {"minimum": 0, "example": 0.1},
-            "step_size_up": _POS_INT,
-            "step_size_down": _POS_INT,
-            "gamma": {"minimum": 0, "exclusive_minimum": True},
-            # torch formats these per group (_format_param) and checks no range: above 1 is warned, not refused
-            "base_momentum": _PER_GROUP,
-            "max_momentum": _PER_GROUP,
-        },
-    },
-    "CosineAnnealingWarmRestarts": {
-        "intent": Intent.EITHER,
-        "args": {"T_0": {**_POS_INT, "example": 10}, "T_mult": _POS_INT, "eta_min": _NONNEG},
-    },
-    "OneCycleLR": {
-        "intent": Intent.BATCH,
-        "args": {
-            "max_lr": {"minimum": 0, "exclusive_minimum": True, "example": 0.1},
-            "total_steps": {**_POS_INT, "help": "defaults to the number of scheduler steps in this preview"},
-            "epochs": _POS_INT,
-            "steps_per_epoch": _POS_INT,
-            "pct_start": _UNIT,
-            "div_factor": {"minimum": 0, "exclusive_minimum": True},
-            "final_div_factor": {"minimum": 0, "exclusive_minimum": True},
-        },
-    },
-    "PolynomialLR": {"intent": Intent.EPOCH, "args": {"total_iters": _POS_INT, "power": _NONNEG}},
-    "SWALR": {
-        "intent": Intent.EPOCH,
-        "args": {
-            "swa_lr": {**_PER_GROUP, "minimum": 0, "example": 0.05, "help": "the lr SWA anneals to"},
-            "anneal_epochs": {"minimum": 0, "help": "scheduler steps to reach swa_lr (0: at once)"},
-        },
-    },
-}
-# Schedulers that live outside torch.optim.lr_scheduler (read from their own module, like the rest).
-EXTRA_SCHEDULERS: dict[str, Any] = {"SWALR": swa_utils}
-_OPTIMIZER_OVERRIDES: dict[str, dict[str, Any]] = {
-    "lr": {"minimum": 0},
-    "momentum": _NONNEG,  # torch checks >= 0 only; above 1 is warned
-    "dampening": _UNIT,
-    "weight_decay": _NONNEG,
-    "eps": _NONNEG,
-    "betas": {"minimum": 0, "maximum": 1, "exclusive_maximum": True},  # Adam & co. check 0 <= beta < 1
-}
-# Per optimizer, where one name means different things (RMSprop's alpha is a decay, ASGD's a power).
-_OPTIMIZER_ARG_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {"RMSprop": {"alpha": _UNIT}}
 # Implementation switches that change nothing about the schedule.
 _HIDDEN_OPTIMIZER_ARGS = {"params", "foreach", "fused", "capturable", "differentiable", "maximize"}
 _HIDDEN_SCHEDULER_ARGS = {"optimizer", "last_epoch", "verbose"}
@@ -337,7 +214,7 @@ def _build_catalogue() -> dict[str, SchedulerInfo]:
         out[name] = SchedulerInfo(
             name=name,
             doc=_first_line(cls),
-            intent=over.get("intent", Intent.EITHER),
+            intent=Intent(over.get("intent", Intent.EITHER)),
             args=args,
             composite=any(a.kind is ArgKind.SCHEDULERS for a in args),
             needs_metrics="metrics" in inspect.signature(getattr(cls, "step")).parameters,  # noqa: B009
@@ -360,7 +237,7 @@ def _optimizer_classes() -> list[tuple[str, type]]:
 def _build_optimizers() -> dict[str, OptimizerInfo]:
     out = {}
     for name, cls in _optimizer_classes():
-        overrides = {**_OPTIMIZER_OVERRIDES, **_OPTIMIZER_ARG_OVERRIDES.get(name, {})}
+        overrides = {**OPTIMIZER_OVERRIDES, **OPTIMIZER_ARG_OVERRIDES.get(name, {})}
         args = _args_from_signature(cls, _HIDDEN_OPTIMIZER_ARGS, overrides)
         names = {a.name for a in args}
         # What CyclicLR/OneCycleLR cycle, and what the chart plots: betas[0] or momentum.

@@ -7,8 +7,9 @@ from typing import Any
 
 from torchscope.inspect import safe_expr
 from torchscope.inspect.param_groups import Membership
-from torchscope.inspect.schedules.catalogue import EXTRA_SCHEDULERS, StepMode
+from torchscope.inspect.schedules.catalogue import StepMode
 from torchscope.inspect.schedules.encoding import tolist
+from torchscope.inspect.schedules.overrides import EXTRA_SCHEDULERS
 from torchscope.inspect.schedules.preview import Preview
 from torchscope.inspect.schedules.requests import PreviewSpec, SchedulerSpec
 from torchscope.inspect.schedules.stepping import resolve_context
