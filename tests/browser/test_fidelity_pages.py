@@ -11,18 +11,9 @@ from playwright.sync_api import Page, expect
 from torch.optim import lr_scheduler as L
 
 from tests.browser.conftest import LiveServer
+from tests.browser.test_schedules_page import READY, draws, wait_redraw
 from torchscope.examples import TwoLayerNet
 from torchscope.settings import Settings
-
-READY = "document.getElementById('chart').dataset.ready === '1'"
-
-
-def wait_redraw(page: Page, before: int) -> None:
-    page.wait_for_function(f"Number(document.getElementById('chart').dataset.draws) > {before}")
-
-
-def draws(page: Page) -> int:
-    return int(page.eval_on_selector("#chart", "c => Number(c.dataset.draws)"))
 
 
 @pytest.fixture(scope="module")
