@@ -87,7 +87,7 @@
     status.dataset.modified = modified ? "1" : "0";
   }
 
-  async function drawPreview(item, t) {
+  async function drawPreview(item, t, materialised) {
     const b = t.before, a = t.after;
     const bar = (h, color, name) => {
       const x = [], w = [];
@@ -95,7 +95,7 @@
       return { type: "bar", x: x, y: h.counts, width: w, name: name, marker: { color: color }, opacity: 0.55 };
     };
     // "now" as an outline on top of the "after" bars, so both stay visible where they overlap.
-    const now = { type: "scatter", mode: "lines", name: "now", line: { color: "#374151", width: 1.5, shape: "hv" }, x: [], y: [] };
+    const now = { type: "scatter", mode: "lines", name: materialised ? "now (default init, materialised copy)" : "now", line: { color: "#374151", width: 1.5, shape: "hv" }, x: [], y: [] };
     for (let i = 0; i < b.counts.length; i++) { now.x.push(b.edges[i]); now.y.push(b.counts[i]); }
     now.x.push(b.edges[b.counts.length]); now.y.push(b.counts[b.counts.length - 1]);
     const traces = [bar(a, "#2563eb", "after"), now];
@@ -105,6 +105,7 @@
       traces.push({ type: "scatter", mode: "lines", x: x, y: t.expected, name: "theory", line: { color: "#ee4c2c", width: 2 } });
     }
     const chart = item.querySelector(".chart");
+    const Plotly = await window.ts.plotly();
     await Plotly.newPlot(chart, traces, {
       barmode: "overlay", bargap: 0, margin: { t: 8, r: 8, b: 40, l: 52 }, showlegend: true,
       xaxis: { title: { text: "weight value" } }, yaxis: { title: { text: "count (elements)" } },
@@ -140,7 +141,7 @@
       }
       // Draw sequentially: dozens of charts at once would block the page.
       const items = box.querySelectorAll(".preview-item");
-      for (let i = 0; i < d.tensors.length; i++) await drawPreview(items[i], d.tensors[i]);
+      for (let i = 0; i < d.tensors.length; i++) await drawPreview(items[i], d.tensors[i], d.materialised);
       box.dataset.ready = "1";
     } catch (err) {
       showError("plan-error", err);
