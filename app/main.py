@@ -38,6 +38,12 @@ SWAGGER_UI_VERSION = "5.35.0"
 PLOTLY_CARTESIAN = "vendor/plotly.js-cartesian-dist-min-{version}/plotly-cartesian.min.js"
 
 
+DOCS_BACK_LINK = (
+    b'<body><nav id="back" style="font: 14px system-ui, sans-serif; padding: 8px 20px; background: #111827">'
+    b'<a href="/" style="color: #fff; text-decoration: none">&larr; torchscope dashboard</a></nav>'
+)
+
+
 class ImmutableStatic(CompressedStatic):
     """Static files under a versioned URL: cache forever, ETag/304 still work."""
 
@@ -115,7 +121,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
 
     @app.get("/docs", include_in_schema=False)
     def swagger_docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title="torchscope API",
             swagger_js_url=f"/static/vendor/swagger-ui-{SWAGGER_UI_VERSION}/swagger-ui-bundle.js",
@@ -123,6 +129,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             swagger_favicon_url="data:,",
             swagger_ui_parameters={"validatorUrl": None},
         )
+        # A way back: Swagger UI's page has no link to the dashboard.
+        body = bytes(page.body).replace(b"<body>", DOCS_BACK_LINK, 1)
+        return HTMLResponse(body, status_code=page.status_code)
 
     for router in ROUTERS:
         app.include_router(router)
