@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from torchscope import STATIC_DIR, __version__
 from torchscope.inspect.models import load_models
-from torchscope.inspect.registry import ModelRegistry
+from torchscope.inspect.registry import LoadedModel, ModelRegistry
 from torchscope.inspect.schedules import warm_up as schedules_warm_up
 from torchscope.settings import Settings
 from torchscope.web.compression import CompressedStatic, install_compression
@@ -65,6 +65,11 @@ def plotly_js_version() -> str:
     return str(get_plotlyjs_version())
 
 
+def prewarm(models: list[LoadedModel]) -> None:
+    prewarm_structure(models)
+    prewarm_weights(models)
+
+
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     """Build the FastAPI app; models are loaded in the lifespan unless the CLI already loaded them."""
     settings = settings or Settings()
@@ -80,8 +85,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         # (then they are memoised): compute them now, so the first page a user opens is fast.
         # Then the Weights page's statistics (the overview, the first histogram's quantiles).
         threading.Thread(
-            target=lambda models: (prewarm_structure(models), prewarm_weights(models)),
-            args=(list(app.state.registry),), name="torchscope-prewarm", daemon=True,
+            target=prewarm, args=(list(app.state.registry),), name="torchscope-prewarm", daemon=True
         ).start()
         # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.
         from torchscope.web.routers.checkpoints import start_checkpoints, stop_checkpoints

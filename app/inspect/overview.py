@@ -131,8 +131,8 @@ def _small_stats(tensors: Sequence[torch.Tensor]) -> dict[str, np.ndarray]:
         finite = torch.isfinite(x32)
         x = torch.where(finite, x32, 0.0).double()
 
-        def seg_sum(v: torch.Tensor) -> np.ndarray:
-            acc = torch.zeros(len(idx), dtype=v.dtype).index_add_(0, seg, v)
+        def seg_sum(v: torch.Tensor, seg: torch.Tensor = seg, k: int = len(idx)) -> np.ndarray:
+            acc = torch.zeros(k, dtype=v.dtype).index_add_(0, seg, v)
             return acc.numpy()
 
         pos_inf = torch.tensor(math.inf, dtype=torch.float64)

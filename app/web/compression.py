@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 
 import anyio.to_thread
-
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers

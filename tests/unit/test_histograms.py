@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import torchscope.inspect.histograms as H
-from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, TiedEmbeddingLM
+from tests.fixtures.models import BufferKinds, LazyNet, TiedEmbeddingLM
 from torchscope.inspect.errors import InvalidRequest, NotFound, NoValues
 from torchscope.inspect.histograms import (
     find_tensor,
