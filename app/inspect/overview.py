@@ -384,6 +384,9 @@ def overview(
         grouping = "module"
         if len(starts) > max_points:
             starts, grouping = _merge(starts, max_points), "modules"
+        elif len(starts) == 1:  # no module boundary to split at (tensors of one module): equal runs
+            step = -(-(stop - start) // max_points)
+            starts, depth, grouping = np.arange(start, stop, step, dtype=np.int64), None, "range"
     ends = np.append(starts[1:], stop)
     single = (ends - starts) == 1
     out.update(
@@ -403,8 +406,10 @@ def overview(
 
 
 def _bucket_label(table: TensorTable, start: int, stop: int, depth: int | None) -> str:
-    if stop - start == 1 or depth is None:
+    if stop - start == 1:
         return table.names[start]
+    if depth is None:
+        return f"{table.names[start]} … {table.names[stop - 1]}"
     first = _label(table, start, start + 2, depth) if depth else ""
     last_start = stop - 1
     last = ".".join(_segments(table.modules[last_start])[:depth]) if depth else ""

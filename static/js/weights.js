@@ -314,6 +314,7 @@
   function groupingText(v) {
     if (v.grouping === "tensor") return "one point per tensor";
     if (v.grouping === "module") return "one point per module at depth " + v.depth;
+    if (v.grouping === "range") return "one point per run of consecutive tensors";
     return "one point per run of modules at depth " + v.depth;
   }
 

@@ -106,3 +106,12 @@ def test_search_matches_every_word_in_names_aliases_and_classes() -> None:
     page = O.search(table, "", limit=2, offset=1)
     assert page["total"] == len(table) and [r["index"] for r in page["items"]] == [1, 2]
     assert O.search(table, "nothing-like-this")["items"] == []
+
+
+def test_tensors_of_one_module_are_cut_into_runs() -> None:
+    model = nn.Module()
+    model.w = nn.ParameterList(nn.Parameter(torch.full((2,), float(i))) for i in range(100))  # type: ignore[assignment]
+    ov = O.overview(O.tensor_table(model), 0, 100, max_points=10)
+    b = ov["buckets"]
+    assert ov["grouping"] == "range" and b["start"] == list(range(0, 100, 10))
+    assert b["label"][0] == "w.0 … w.9" and b["parameters"]["mean"][1] == pytest.approx(14.5)
