@@ -42,6 +42,8 @@ class LoadedModel:
     doc: str = ""  # first line of the docstring of what the SPEC names
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    # Init-lab plans applied since the original weights (as their JSON): shown while modified.
+    applied: list[dict[str, Any]] = field(default_factory=list, repr=False)
     # Structure views (counts, tree, tables) memoised until the next changed().
     # Only this server touches the served module and it never runs forward(), so
     # its structure changes only through our own actions, which call changed().
@@ -105,6 +107,7 @@ class LoadedModel:
         """Restore the weights kept by ``ensure_original``; returns how many tensors were restored."""
         with self.lock:
             if not self.original:
+                self.applied = []
                 return 0
             current = dict(_named_tensors(self.module))
             for name, saved in self.original.items():
@@ -118,6 +121,7 @@ class LoadedModel:
             restored = len(self.original)
             # The weights are the original again: nothing to keep until the next change.
             self.original = None
+            self.applied = []
             self.changed()
             return restored
 
