@@ -71,7 +71,7 @@ def tensor_histogram(loaded: LoadedModel, tensor: str, bins: int) -> dict[str, A
         # Statistics (quantiles above all) do not depend on the bins: a new bin count only re-bins.
         stats = loaded.memo(VALUES + "stats:" + first, full)
         # The last answer per tensor is kept too: the page's first chart is often the prewarmed one.
-        last = loaded.memo(VALUES + "last:" + first, dict)
+        last: dict[str, Any] = loaded.memo(VALUES + "last:" + first, dict)
         if last.get("key") != (tensor, bins):
             h = fresh[0] if fresh else H.tensor_histogram(tensor, t, bins, stats=stats)
             last.update(key=(tensor, bins), body=h.to_dict())
