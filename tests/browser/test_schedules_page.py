@@ -101,7 +101,7 @@ def test_model_page_groups_with_live_membership_and_export(page: Page, live_serv
     expect(page.locator('.mgroup[data-group-name="group1"] .names')).to_have_text("fc1.weight")
     expect(page.locator('.mgroup[data-group-name="no_decay"] .names')).to_contain_text("fc1.bias")
     page.wait_for_function("document.getElementById('chart').data.filter(t => t.meta.kind === 'lr').length === 3")
-    expect(page.locator("#snippet")).to_contain_text("named[n] for n in ['fc1.weight']")
+    expect(page.locator("#snippet")).to_contain_text("['fc1.*'],  # group1: 1 parameter(s)")
     with page.expect_download() as dl:
         page.click("#download-csv")
     path = dl.value.path()

@@ -163,6 +163,7 @@ def _assemble(
         "tensors": tensors,
         "other": walk.other,
         "optimizers": walk.optimizers,
+        "schedulers": walk.schedulers,
         "state_dict_path": sd_path,
         "state_dict_metadata": metadata,
         "state_dict_extra": extra,

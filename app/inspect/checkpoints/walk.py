@@ -15,6 +15,7 @@ from torchscope.inspect.checkpoints.optimizer import (
     optimizer_info,
 )
 from torchscope.inspect.checkpoints.records import MAX_OTHER, STATE_DICT_NAMES, Group
+from torchscope.inspect.checkpoints.schedulers import SchedulerState, is_scheduler_state, plain_copy
 from torchscope.inspect.checkpoints.values import (
     contains_tensor,
     is_state_dict,
@@ -32,6 +33,7 @@ class Walk:
     optimizers: list[OptimizerInfo] = field(default_factory=list)
     state_dicts: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # (path, mapping)
     modules: list[tuple[str, str]] = field(default_factory=list)  # (path, class) of pickled modules
+    schedulers: list[SchedulerState] = field(default_factory=list)  # LR scheduler state_dicts, for "resume"
 
 
 def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen: frozenset[int] = frozenset()) -> None:
@@ -55,6 +57,10 @@ def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen
             return
         if group is not Group.OPTIMIZER and is_state_dict(obj):
             out.state_dicts.append((path, obj))
+        if is_scheduler_state(obj) and len(out.schedulers) < 16:
+            copied = plain_copy(obj)
+            if copied is not None:
+                out.schedulers.append(SchedulerState(path, copied))
         for k, v in obj.items():
             walk_into(v, join_path(path, k), out, group, depth + 1, seen)
         return
