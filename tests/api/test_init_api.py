@@ -72,7 +72,7 @@ def test_apply_then_reset_bit_exact(client: TestClient) -> None:
         "/api/models/tinytransformerlm/histogram", params={"tensor": "norm.weight"}
     ).json()
     assert h["stats"]["std"] == pytest.approx(0.5, rel=0.3)  # the histogram shows the new weights
-    r = client.post("/api/models/tinytransformerlm/init/reset")
+    r = client.post("/api/models/tinytransformerlm/init/reset", headers={"X-Torchscope": "1"})
     assert r.status_code == 200 and r.json()["restored"] > 0
     assert unchanged(module, before)
 
