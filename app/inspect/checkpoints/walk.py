@@ -14,7 +14,7 @@ from torchscope.inspect.checkpoints.optimizer import (
     is_optimizer_state,
     optimizer_info,
 )
-from torchscope.inspect.checkpoints.records import MAX_OTHER, STATE_DICT_NAMES, Group
+from torchscope.inspect.checkpoints.records import MAX_OTHER, STATE_DICT_NAMES, Group, UnreadableCheckpoint
 from torchscope.inspect.checkpoints.values import (
     contains_tensor,
     is_state_dict,
@@ -32,9 +32,19 @@ class Walk:
     optimizers: list[OptimizerInfo] = field(default_factory=list)
     state_dicts: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # (path, mapping)
     modules: list[tuple[str, str]] = field(default_factory=list)  # (path, class) of pickled modules
+    visits: int = 0  # objects visited: a pickle's shared sub-objects can make a walk exponential
+    contains: dict[int, bool] = field(default_factory=dict)  # contains_tensor's memo, by id
+
+
+MAX_WALK = 2_000_000  # objects one walk visits (a 100k-tensor checkpoint visits ~300k)
 
 
 def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen: frozenset[int] = frozenset()) -> None:
+    out.visits += 1
+    if out.visits > MAX_WALK:
+        raise UnreadableCheckpoint(
+            f"the checkpoint's objects lead to more than {MAX_WALK:,} entries (shared sub-objects?); the limit", rule="budget"
+        )
     if is_tensorish(obj):
         out.tensors[path] = obj
         out.groups[path] = group
@@ -58,7 +68,7 @@ def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen
         for k, v in obj.items():
             walk_into(v, join_path(path, k), out, group, depth + 1, seen)
         return
-    if isinstance(obj, (list, tuple)) and contains_tensor(obj):
+    if isinstance(obj, (list, tuple)) and contains_tensor(obj, memo=out.contains):
         for i, v in enumerate(obj):
             walk_into(v, join_path(path, i), out, group, depth + 1, seen)
         return
