@@ -24,7 +24,7 @@ from typing import IO
 from torchscope.inspect.checkpoints.records import UnreadableCheckpoint
 
 MAX_PICKLE_BYTES = 256 * 1024 * 1024  # data.pkl of a 100k-tensor checkpoint is ~20 MB
-MAX_PICKLE_OBJECTS = 5_000_000  # objects the unpickler may build (a tensor takes ~20)
+MAX_PICKLE_OBJECTS = 2_500_000  # objects the unpickler may build (a tensor takes ~15: 150k tensors)
 MAX_PICKLE_DEPTH = 200  # containers inside containers (state_dicts nest < 10 deep)
 MAX_PICKLE_INT_BYTES = 64  # LONG1/LONG4 integers: offsets and sizes fit in 8 bytes
 MAX_ZIP_ENTRIES = 1_000_000  # torch.save writes one entry per storage

@@ -49,7 +49,7 @@ def json_safe(value: Any, depth: int = 0, budget: list[int] | None = None) -> An
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, (torch.dtype, torch.device, complex, bytes, bytearray)):
-        return repr(value)[:200] if isinstance(value, (bytes, bytearray)) else str(value)
+        return repr(bytes(value[:150]))[:200] if isinstance(value, (bytes, bytearray)) else str(value)
     if depth > 4:
         return _short_repr(value)
     if isinstance(value, Mapping):
@@ -76,6 +76,9 @@ def _key(k: Any) -> str:
 
 
 def _short_repr(value: Any) -> str:
+    # Never repr a container: shared references make its repr exponential (2**40 for 40 small lists).
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return f"<{type(value).__name__} of {len(value)} items>"
     try:
         return repr(value)[:200]
     except (RecursionError, ValueError):  # deeply nested, or an int past the int-to-str limit
