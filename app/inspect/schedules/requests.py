@@ -290,6 +290,7 @@ def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_
     overlay = body.get("overlay_batch_mistake", False)
     if not isinstance(overlay, bool):
         raise bad("overlay_batch_mistake", "must be true or false")
+    check_work(epochs * spe, n_groups, sched, overlay)
     return PreviewSpec(
         optimizer=OptimizerSpec(type=otype, args=opt_args),
         groups=tuple(overrides),
@@ -302,6 +303,33 @@ def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_
         overlay_batch_mistake=overlay,
         max_points=max_points,
     )
+
+
+# Issue 9: one preview's total work, steps x param groups x schedulers (composite children count,
+# the per-batch overlay doubles it). Past it, time and memory grow without bound: 300 chained
+# schedulers over a million steps took 10 GB. 8M is a million steps of an 8-scheduler
+# composition on one group, ~7 s and ~600 MB at most.
+MAX_PREVIEW_WORK = 8_000_000
+
+
+def scheduler_count(spec: SchedulerSpec) -> int:
+    """The scheduler and every scheduler composed inside it."""
+    return 1 + sum(scheduler_count(c) for c in spec.children)
+
+
+def check_work(steps: int, n_groups: int, scheduler: SchedulerSpec, overlay: bool = False) -> None:
+    """Refuse a preview whose steps x groups x schedulers is over MAX_PREVIEW_WORK (a 422 naming it)."""
+    count = scheduler_count(scheduler)
+    work = steps * max(n_groups, 1) * count * (2 if overlay else 1)
+    if work > MAX_PREVIEW_WORK:
+        raise InvalidRequest(
+            f"epochs: {steps:,} steps x {n_groups} param group(s) x {count} scheduler(s)"
+            f"{' x 2 (overlay)' if overlay else ''} = {work:,} is over the limit of {MAX_PREVIEW_WORK:,} "
+            "(max_preview_work): preview fewer steps, groups or schedulers",
+            field="epochs",
+            rule="max_preview_work",
+            limit=MAX_PREVIEW_WORK,
+        )
 
 
 def _parse_options(info: OptimizerInfo, raw: dict[str, Any], where: str) -> dict[str, Any]:

@@ -17,12 +17,13 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from torchscope.inspect import param_groups as pg
 from torchscope.inspect import schedules
 from torchscope.inspect.errors import InvalidRequest
 from torchscope.inspect.registry import LoadedModel
+from torchscope.inspect.schedules.export import csv_chunks
 from torchscope.web.deps import ModelDep, render
 
 router = APIRouter(tags=["schedules"])
@@ -150,8 +151,9 @@ def post_model_snippet(loaded: ModelDep, body: JsonBody) -> Response:
 
 
 def _csv(result: schedules.Preview, name: str) -> Response:
-    return Response(
-        schedules.csv_text(result),
+    # Streamed in chunks (from the thread pool): a long schedule is never one big string.
+    return StreamingResponse(
+        csv_chunks(result),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
