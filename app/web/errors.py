@@ -64,8 +64,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if _wants_json(request):
             # FastAPI's own list of errors stays under "errors"; "detail" is one readable line.
+            errors = exc.errors()
+            first = [str(x) for x in (errors[0].get("loc", ()) if errors else ()) if x not in ("body", "query", "path")]
+            extra = {"field": ".".join(first)} if first else {}
             return JSONResponse(
-                {"detail": _validation_message(exc), "errors": _jsonable(exc.errors())}, status_code=422
+                {"detail": _validation_message(exc), **extra, "errors": _jsonable(errors)}, status_code=422
             )
         return _answer(request, 422, _validation_message(exc))
 

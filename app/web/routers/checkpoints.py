@@ -138,7 +138,12 @@ def _copy_limited(src: BinaryIO, target: Path, limit: int, too_large: TooLarge) 
     openapi_extra={
         "requestBody": {
             "description": "the file itself as the body (streamed, with ?filename=), or multipart/form-data with a `file` field",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+                },
+            },
         }
     },
 )
