@@ -278,3 +278,20 @@ def test_non_finite_values_stay_valid_json(make_client: MakeClient, tmp_path: Pa
     assert r.status_code == 200
     row = r.json()["common"][0]
     assert row["key"] == "w" and row["max_abs"] is None and row["rel_l2"] is None and row["cosine"] is None
+
+
+def test_uploads_share_a_disk_quota_and_show_the_users_name(make_client: MakeClient, tmp_path: Path) -> None:
+    """Issue 9: kept uploads may use --upload-quota-mb together (413 naming it); answers name the user's file."""
+    c = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"], max_upload_mb=1, upload_quota_mb=1))
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(150_000)}, path)  # 600 KB
+    first = c.post("/api/checkpoints/upload?filename=first.pt", content=path.read_bytes(), headers=W)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["path"] == "first.pt" and body["files"] == ["first.pt"] and "torchscope-uploads" not in first.text
+    second = c.post("/api/checkpoints/upload?filename=second.pt", content=path.read_bytes(), headers=W)
+    assert second.status_code == 413 and "1 MB upload quota" in second.json()["detail"] and second.json()["rule"] == "upload_quota"
+    assert c.delete(f"/api/checkpoints/{body['id']}", headers=W).status_code == 204
+    assert c.post("/api/checkpoints/upload?filename=second.pt", content=path.read_bytes(), headers=W).status_code == 201
+    bad = c.post("/api/checkpoints/upload?filename=my%20model.safetensors", content=b"\x10\0\0\0\0\0\0\0{}", headers=W)
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("my model.safetensors")

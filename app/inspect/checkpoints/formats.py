@@ -109,6 +109,10 @@ def open_checkpoint(
         kw = _open_torch_zip(p, label, trusted)
     elif head[:4] == b"\x80\x02\x8a\x0a" and int.from_bytes(head[4:14], "little") == _LEGACY_MAGIC:
         kw = _open_torch_legacy(p, label, trusted)
+    elif _looks_like_safetensors(p, head, size):
+        # Structure, not first bytes: a safetensors length such as 0x7B20 starts with the bytes
+        # " {" and one such as 0x0480 with 0x80, a pickle's first byte (issue 9).
+        kw = _open_safetensors(p, label)
     elif head[:1] == b"\x80":
         with p.open("rb") as f:
             wanted = [g for g in pickle_globals(f) if g not in allowed_globals()]
@@ -118,9 +122,6 @@ def open_checkpoint(
             f"{label} is a plain pickle (pickle.dump), not a torch.save archive or safetensors file",
             rule="format",
         )
-    elif _looks_like_safetensors(p, head, size):
-        # Structure first: a safetensors length such as 0x7B20 starts with the bytes " {" (issue 9).
-        kw = _open_safetensors(p, label)
     elif head.lstrip()[:1] == b"{" or p.suffix == ".json":
         if not allow_shards:
             raise UnreadableCheckpoint(

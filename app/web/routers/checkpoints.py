@@ -55,12 +55,9 @@ def start_checkpoints(app: Any, settings: Settings) -> None:
     """Open the --checkpoint files (untrusted ones in worker processes) and make a private directory for uploads."""
     isolation = Isolation(memory_mb=settings.open_memory_mb, timeout_s=settings.open_timeout_s)
     store = CheckpointStore(trusted_paths=settings.trust_pickle, isolation=isolation)
-    if settings.checkpoints:
-        store.open_startup(settings.checkpoints)
-        for failure in store.failures:
-            log.warning("--checkpoint %s: %s", failure.path, failure.message)
-    else:  # the first worker takes a moment to start (it imports torch): start it now, in the background
-        threading.Thread(target=isolation.warm_up, name="torchscope-reader-warmup", daemon=True).start()
+    store.open_startup(settings.checkpoints)
+    for failure in store.failures:
+        log.warning("--checkpoint %s: %s", failure.path, failure.message)
     app.state.checkpoints = store
     app.state.upload_dir = Path(tempfile.mkdtemp(prefix="torchscope-uploads-"))
 
@@ -334,6 +331,9 @@ def diff_histogram(
 
 @router.get("/checkpoints", response_class=HTMLResponse, include_in_schema=False)
 def checkpoints_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
+    if store.isolation is not None:
+        # An upload or open may follow: start a reader process now (its first start imports torch).
+        threading.Thread(target=store.isolation.warm_up, name="torchscope-reader-warmup", daemon=True).start()
     return render(request, "checkpoints.html", index=checkpoints_index(store, settings))
 
 
