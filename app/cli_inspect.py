@@ -47,7 +47,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchscope.inspect.checkpoints import Isolation, open_checkpoint  # torch is imported only when needed
+    from torchscope.inspect.checkpoints import (  # torch is imported only when needed
+        Isolation,
+        open_checkpoint,
+    )
 
     path: Path = args.file
     if args.trust_pickle:

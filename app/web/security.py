@@ -312,10 +312,9 @@ class SecurityMiddleware:
                 return f"requests from {origin[:100]} are refused: only pages served by this server may call it"
             return None
         site = headers.get("sec-fetch-site")
-        if site in ("cross-site", "same-site"):
-            # Following a link to a page is fine (read-only); anything else another site sends is not.
-            if method in UNSAFE_METHODS or headers.get("sec-fetch-mode") != "navigate":
-                return f"a {site} request is refused: only pages served by this server may call it"
+        # Following a link to a page is fine (read-only); anything else another site sends is not.
+        if site in ("cross-site", "same-site") and (method in UNSAFE_METHODS or headers.get("sec-fetch-mode") != "navigate"):
+            return f"a {site} request is refused: only pages served by this server may call it"
         return None
 
     @staticmethod

@@ -126,7 +126,7 @@ DRIVER = textwrap.dedent(
 
 
 def test_inspect_command_prints_one_line_and_exits_2(corpus: tuple[list[Hostile], Path, Path], tmp_path: Path) -> None:
-    items, files, marker = corpus
+    items, _, marker = corpus
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     proc = subprocess.run(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import LOCAL
 from torchscope.main import create_app
 from torchscope.settings import Settings
-from tests.conftest import LOCAL
 
 ODD = ["", "-1", "1e309", "nan", "../../etc/passwd", "☃", "[]", "{}", "x" * 3000]
 

@@ -52,9 +52,7 @@ for _op in pickletools.opcodes:
     _ARG[_op.code.encode("latin-1")[0]] = (_op.name, _kind, max(_n, 0))
 # UNICODE (protocol 0) and the decimal PUT/GET/INT/LONG args end at a newline too.
 _LEAF = frozenset(
-    "INT BININT BININT1 BININT2 LONG LONG1 LONG4 STRING BINSTRING SHORT_BINSTRING BINBYTES SHORT_BINBYTES "
-    "BINBYTES8 BYTEARRAY8 UNICODE SHORT_BINUNICODE BINUNICODE BINUNICODE8 FLOAT BINFLOAT NONE NEWTRUE NEWFALSE "
-    "GLOBAL EXT1 EXT2 EXT4 PERSID NEXT_BUFFER".split()
+    ["INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "FLOAT", "BINFLOAT", "NONE", "NEWTRUE", "NEWFALSE", "GLOBAL", "EXT1", "EXT2", "EXT4", "PERSID", "NEXT_BUFFER"]
 )
 _EMPTY = frozenset({"EMPTY_TUPLE", "EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET"})
 _FROM_MARK = frozenset({"TUPLE", "LIST", "DICT", "FROZENSET", "INST", "OBJ"})
@@ -256,7 +254,7 @@ def scan_pickle(
                 raise corrupt("memoize on an empty stack")
             memo.append(stack[-1])
             continue
-        elif action == _A_STACK_GLOBAL or action == _A_NEWOBJ_EX or action == _A_BINPERSID:
+        elif action in (_A_STACK_GLOBAL, _A_NEWOBJ_EX, _A_BINPERSID):
             k = {_A_STACK_GLOBAL: 2, _A_NEWOBJ_EX: 3, _A_BINPERSID: 1}[action]
             if len(stack) - floor() < k:
                 raise corrupt("stack underflow")

@@ -28,7 +28,11 @@ from typing import Any
 
 from torchscope.inspect.checkpoints.checkpoint import Checkpoint
 from torchscope.inspect.checkpoints.formats import open_checkpoint
-from torchscope.inspect.checkpoints.records import CheckpointFormat, UnreadableCheckpoint, first_line
+from torchscope.inspect.checkpoints.records import (
+    CheckpointFormat,
+    UnreadableCheckpoint,
+    first_line,
+)
 from torchscope.inspect.checkpoints.sources import ObjectSource, TorchZipSource
 from torchscope.inspect.errors import InspectError
 
@@ -134,7 +138,7 @@ class Isolation:
 
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child,), name="torchscope-reader", daemon=True)
+        process = self._ctx.Process(target=_worker_main, args=(child,), name="torchscope-reader", daemon=True)  # type: ignore[attr-defined]
         process.start()
         child.close()
         return _Worker(process, parent)

@@ -52,7 +52,7 @@ class TorchZipSource(Source):
         return {"path": self._path, "trusted": self._trusted, "mmap": self._mmap}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["path"], state["trusted"], state["mmap"])  # type: ignore[misc, arg-type]
+        self.__init__(state["path"], state["trusted"], state["mmap"])  # type: ignore[misc]
 
     def tensor(self, key: str) -> torch.Tensor:
         with self._lock:

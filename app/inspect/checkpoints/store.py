@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -114,10 +115,8 @@ class CheckpointStore:
         total = 0
         for ckpt in self:
             if ckpt.uploaded:
-                try:
+                with contextlib.suppress(OSError):  # already deleted: it uses no disk
                     total += ckpt.path.stat().st_size
-                except OSError:
-                    pass
         return total
 
     def __iter__(self) -> Iterator[Checkpoint]:

@@ -14,7 +14,12 @@ from torchscope.inspect.checkpoints.optimizer import (
     is_optimizer_state,
     optimizer_info,
 )
-from torchscope.inspect.checkpoints.records import MAX_OTHER, STATE_DICT_NAMES, Group, UnreadableCheckpoint
+from torchscope.inspect.checkpoints.records import (
+    MAX_OTHER,
+    STATE_DICT_NAMES,
+    Group,
+    UnreadableCheckpoint,
+)
 from torchscope.inspect.checkpoints.values import (
     contains_tensor,
     is_state_dict,
