@@ -242,6 +242,6 @@ def test_applied_plans_are_remembered_until_reset(client: TestClient) -> None:
     assert [p["seed"] for p in got["plans"]] == [3, 4]
     assert got["plans"][0]["rules"][0] == {"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {"gain": 2}}
     assert "modified" in client.get("/").text and "modified" in client.get("/models/twolayernet").text
-    client.post(base + "/init/reset")
+    assert client.post(base + "/init/reset", headers={"X-Torchscope": "1"}).status_code == 200
     assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
     assert 'id="modified-badge"' not in client.get("/models/twolayernet").text
