@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from torchscope import __version__, cli_inspect
+from torchscope import __version__, cli_inspect, cli_security
 from torchscope.inspect.errors import InspectError
 
 SERVE_EPILOG = textwrap.dedent(
@@ -30,7 +30,9 @@ SERVE_EPILOG = textwrap.dedent(
       torchscope serve mypkg:Net --checkpoint runs/ckpt.pth   # open a checkpoint too
 
     The server binds 127.0.0.1 (this machine only) unless --host says otherwise:
-    the dashboard can read and change your model's weights and has no login.
+    the dashboard can read and change your model's weights. It answers only its
+    own names (--allow-host adds one) and only its own pages; on any other
+    --host it asks for a token, printed with the URL (--no-token turns that off).
     """
 )
 
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-upload-mb", type=_positive_int, default=2048, metavar="MB", help="largest checkpoint upload (default: 2048)"
     )
     serve.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    cli_security.add_arguments(serve)
 
     cli_inspect.add_parser(sub)
     return parser
@@ -138,6 +141,10 @@ def serve(args: argparse.Namespace) -> int:
     for path in [*args.checkpoint, *args.trust_pickle]:
         if not path.is_file():
             return _fail(f"{path}: no such file")
+    try:
+        access = cli_security.access(args)
+    except ValueError as err:
+        return _fail(str(err))
     settings = Settings(
         specs=list(args.specs),
         kwargs=kwargs,
@@ -149,6 +156,9 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         debug=args.debug,
+        allow_hosts=list(args.allow_host),
+        token=access.token,
+        upload_quota_mb=args.upload_quota_mb,
     )
 
     def progress(line: str) -> None:
@@ -170,19 +180,16 @@ def serve(args: argparse.Namespace) -> int:
     except BaseException:
         sock.close()
         raise
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        progress(
-            f"WARNING: listening on {args.host}: anyone who can reach this machine can read and change "
-            "the served weights (there is no login)."
-        )
+    for warning in access.warnings:
+        progress(warning)
 
     import uvicorn
 
     from torchscope.main import create_app
 
     app = create_app(settings, registry=registry)
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    progress(f"torchscope {__version__}: serving {len(registry)} model(s) on http://{shown}:{port}  (Ctrl+C to stop)")
+    url = cli_security.browse_url(args.host, port, access.token)
+    progress(f"torchscope {__version__}: serving {len(registry)} model(s) on {url}  (Ctrl+C to stop)")
     config = uvicorn.Config(app, log_level="info" if args.debug else "warning")
     server = uvicorn.Server(config)
     server.run(sockets=[sock])

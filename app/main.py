@@ -26,6 +26,8 @@ from torchscope.web.errors import install_error_handlers
 from torchscope.web.routers import ROUTERS
 from torchscope.web.routers.models import prewarm_structure
 from torchscope.web.routers.weights import prewarm_weights
+from torchscope.web.schemas import install_openapi
+from torchscope.web.security import SecurityMiddleware, config_from_settings
 
 log = logging.getLogger("torchscope")
 
@@ -139,4 +141,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
 
     for router in ROUTERS:
         app.include_router(router)
+    # Issue 9: Host, token, origin and body-budget checks before anything else sees the request;
+    # an OpenAPI document that states every error each route can answer with.
+    app.add_middleware(SecurityMiddleware, config=config_from_settings(settings))
+    install_openapi(app)
     return app

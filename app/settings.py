@@ -25,6 +25,17 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     debug: bool = False
+    # Issue 9 (web/security.py): Host names besides the bound address and loopback (tunnels,
+    # proxies; "*" = any), the token asked of every request (None = none: loopback only, or
+    # --no-token), and the largest request body other than an upload.
+    allow_hosts: list[str] = field(default_factory=list)
+    token: str | None = None
+    max_body_kb: int = 4096
+    # Kept uploads together may use at most this much disk (413 past it).
+    upload_quota_mb: int = 8192
+    # Untrusted files are opened in a worker process within these budgets (inspect/checkpoints/isolation.py).
+    open_timeout_s: float = 60.0
+    open_memory_mb: int = 1024
 
     def kwargs_for(self, index: int) -> dict[str, Any]:
         if not self.kwargs:

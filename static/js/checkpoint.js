@@ -24,6 +24,7 @@
           xhr.open("POST", "/api/checkpoints/upload?filename=" + encodeURIComponent(file.name));
           xhr.setRequestHeader("Accept", "application/json");
           xhr.setRequestHeader("Content-Type", "application/octet-stream");
+          xhr.setRequestHeader("X-Torchscope", "1");  // what a cross-site form cannot send (issue 9)
           xhr.upload.onprogress = (e) => {
             if (!e.lengthComputable) return;
             progress.hidden = false;

@@ -35,7 +35,8 @@
 
   async function request(url, opts) {
     opts = opts || {};
-    const init = { method: opts.method || "GET", headers: { Accept: "application/json" } };
+    // X-Torchscope: a header no cross-site form can send; the server wants it (or JSON) on every write.
+    const init = { method: opts.method || "GET", headers: { Accept: "application/json", "X-Torchscope": "1" } };
     if (opts.body !== undefined) {
       if (opts.body instanceof FormData) {
         init.body = opts.body;

@@ -74,7 +74,7 @@ def test_apply_then_reset_bit_exact(client: TestClient) -> None:
         "/api/models/tinytransformerlm/histogram", params={"tensor": "norm.weight"}
     ).json()
     assert h["stats"]["std"] == pytest.approx(0.5, rel=0.3)  # the histogram shows the new weights
-    r = client.post("/api/models/tinytransformerlm/init/reset")
+    r = client.post("/api/models/tinytransformerlm/init/reset", headers={"X-Torchscope": "1"})
     assert r.status_code == 200 and r.json()["restored"] > 0
     assert unchanged(module, before)
 
@@ -242,6 +242,6 @@ def test_applied_plans_are_remembered_until_reset(client: TestClient) -> None:
     assert [p["seed"] for p in got["plans"]] == [3, 4]
     assert got["plans"][0]["rules"][0] == {"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {"gain": 2}}
     assert "modified" in client.get("/").text and "modified" in client.get("/models/twolayernet").text
-    client.post(base + "/init/reset")
+    assert client.post(base + "/init/reset", headers={"X-Torchscope": "1"}).status_code == 200
     assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
     assert 'id="modified-badge"' not in client.get("/models/twolayernet").text

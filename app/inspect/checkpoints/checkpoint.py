@@ -174,8 +174,10 @@ class Checkpoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.summary(),
-            "path": str(self.path),
-            "files": [str(p) for p in self.files],
+            # What the user knows the file by (an upload's own name, a --data-dir relative path),
+            # never the server's path (issue 9).
+            "path": self.name,
+            "files": self.file_labels(),
             "tensors": [info.to_dict() for info in self.tensors.values()],
             "state_dict_path": self.state_dict_path,
             "by_dtype": self.by_dtype(),
@@ -187,6 +189,11 @@ class Checkpoint:
             "notes": self.notes,
             "open_ms": round(self.open_ms, 3),
         }
+
+    def file_labels(self) -> list[str]:
+        """The files read, named like ``name``: the shards of an index beside the index's own label."""
+        folder = self.name.rpartition("/")[0]
+        return [self.name] + [f"{folder}/{f.name}" if folder else f.name for f in self.files[1:]]
 
     def close(self) -> None:
         self.source.close()

@@ -159,18 +159,26 @@ def _loop(spec: PreviewSpec) -> list[str]:
 
 def csv_text(result: Preview) -> str:
     """CSV of the curves: step, epoch, then lr (and momentum) per group."""
+    return "".join(csv_chunks(result))
+
+
+def csv_chunks(result: Preview, rows_per_chunk: int = 20_000) -> Iterator[str]:
+    """The same CSV in pieces, so a long schedule is streamed rather than built whole (issue 9)."""
     cols = ["step", "epoch"]
     for g in result.groups:
         cols.append(f"{g.name}_lr")
         if g.momentum is not None:
             cols.append(f"{g.name}_momentum")
-    rows = [",".join(cols)]
+    yield ",".join(cols) + "\n"
     spe = result.steps_per_epoch
-    columns: list[list[Any]] = [result.x.tolist(), (result.x / spe).tolist()]
+    series = []
     for g in result.groups:
-        columns.append(tolist(g.lr))
+        series.append(g.lr)
         if g.momentum is not None:
-            columns.append(tolist(g.momentum))
-    for row in zip(*columns, strict=True):
-        rows.append(",".join("" if v is None else repr(v) for v in row))
-    return "\n".join(rows) + "\n"
+            series.append(g.momentum)
+    n = len(result.x)
+    for start in range(0, n, rows_per_chunk):
+        stop = min(n, start + rows_per_chunk)
+        x = result.x[start:stop]
+        columns: list[list[Any]] = [x.tolist(), (x / spe).tolist(), *(tolist(s[start:stop]) for s in series)]
+        yield "".join(",".join("" if v is None else repr(v) for v in row) + "\n" for row in zip(*columns, strict=True))

@@ -12,6 +12,7 @@ import numpy as np
 
 from torchscope.inspect import safe_expr
 from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.schedules.budget import check_work
 from torchscope.inspect.schedules.catalogue import (
     MAX_GROUPS,
     MAX_INT,
@@ -300,6 +301,7 @@ def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_
     if not isinstance(overlay, bool):
         raise bad("overlay_batch_mistake", "must be true or false")
     swa = _parse_swa(body.get("swa"), sched, n_groups)
+    check_work(epochs * spe, n_groups, [sched] if swa is None else [sched, swa.scheduler], overlay)
     return PreviewSpec(
         optimizer=OptimizerSpec(type=otype, args=opt_args),
         groups=tuple(overrides),

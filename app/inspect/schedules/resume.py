@@ -28,6 +28,7 @@ from torchscope.inspect.checkpoints import Checkpoint
 from torchscope.inspect.checkpoints.schedulers import optimizer_for
 from torchscope.inspect.errors import InvalidRequest
 from torchscope.inspect.schedules import resume_state
+from torchscope.inspect.schedules.budget import check_work
 from torchscope.inspect.schedules.catalogue import (
     MAX_GROUPS,
     MAX_TORCH_STEPS,
@@ -137,6 +138,7 @@ def resume(state: Any, *, steps: int, scheduler_type: str | None = None, lr_lamb
         raise bad("state", "must be a scheduler's state_dict (an object)")
     typ, candidates = _choose(state, scheduler_type, "state")
     n_groups = _n_groups(state)
+    check_work(steps, n_groups, _state_count(state), field="steps")
     groups = _group_values(state, optimizer_groups, n_groups)
     missing = [k for k in _needs_groups(typ, state) if any(k not in g for g in groups)]
     if missing:
@@ -202,6 +204,12 @@ def _last_epoch(state: Mapping[str, Any]) -> int:
         return int(state["last_epoch"])
     kids = state.get("_schedulers") or [{}]
     return _last_epoch(kids[0]) if isinstance(kids[0], Mapping) else 0
+
+
+def _state_count(state: Any, depth: int = 0) -> int:
+    """Schedulers saved in ``state``: it and every composed one (SequentialLR/ChainedScheduler)."""
+    kids = state.get("_schedulers") if isinstance(state, Mapping) and depth < 8 else None
+    return 1 + (sum(_state_count(k, depth + 1) for k in kids) if isinstance(kids, list) else 0)
 
 
 def _n_groups(state: Mapping[str, Any]) -> int:

@@ -16,8 +16,10 @@ HTTP contract (JSON, errors are ``{"detail": ...}`` with a 4xx status):
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
@@ -32,6 +34,7 @@ from torchscope.inspect import compare, diff, optimizer_names, schedules
 from torchscope.inspect.checkpoints import (
     Checkpoint,
     CheckpointStore,
+    Isolation,
     list_data_dir,
     resolve_in_data_dir,
     tensor_values,
@@ -42,6 +45,7 @@ from torchscope.settings import Settings
 from torchscope.web.deps import DEFAULT_BINS, BinsQuery, RegistryDep, SettingsDep, render
 
 router = APIRouter(tags=["checkpoints"])
+log = logging.getLogger("torchscope")
 
 _CHUNK = 1 << 20
 
@@ -50,9 +54,12 @@ _CHUNK = 1 << 20
 
 
 def start_checkpoints(app: Any, settings: Settings) -> None:
-    """Open the --checkpoint files and make a private directory for uploads."""
-    store = CheckpointStore(trusted_paths=settings.trust_pickle)
+    """Open the --checkpoint files (untrusted ones in worker processes) and make a private directory for uploads."""
+    isolation = Isolation(memory_mb=settings.open_memory_mb, timeout_s=settings.open_timeout_s)
+    store = CheckpointStore(trusted_paths=settings.trust_pickle, isolation=isolation)
     store.open_startup(settings.checkpoints)
+    for failure in store.failures:
+        log.warning("--checkpoint %s: %s", failure.path, failure.message)
     app.state.checkpoints = store
     app.state.upload_dir = Path(tempfile.mkdtemp(prefix="torchscope-uploads-"))
 
@@ -91,7 +98,8 @@ def checkpoints_index(store: CheckpointStore, settings: Settings) -> dict[str, A
     return {
         "checkpoints": [c.summary() for c in store],
         "failures": [f.to_dict() for f in store.failures],
-        "data_dir": str(settings.data_dir) if settings.data_dir else None,
+        # the folder's name, not its server path (issue 9: responses carry no server paths)
+        "data_dir": (settings.data_dir.name or "/") if settings.data_dir else None,
         "files": list_data_dir(settings.data_dir),
         "max_upload_mb": settings.max_upload_mb,
     }
@@ -129,7 +137,12 @@ def _copy_limited(src: BinaryIO, target: Path, limit: int, too_large: TooLarge) 
     openapi_extra={
         "requestBody": {
             "description": "the file itself as the body (streamed, with ?filename=), or multipart/form-data with a `file` field",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+                },
+            },
         }
     },
 )
@@ -151,9 +164,21 @@ async def upload_checkpoint(
         f"upload is larger than the {settings.max_upload_mb} MB limit (start torchscope with --max-upload-mb to raise it)",
         limit_mb=settings.max_upload_mb,
     )
+    # Kept uploads share one disk quota: an upload may use what the others leave (issue 9).
+    room = settings.upload_quota_mb * 1024 * 1024 - store.uploaded_bytes()
+    over_quota = TooLarge(
+        f"kept uploads would use more than the {settings.upload_quota_mb} MB upload quota: close uploaded "
+        "checkpoints to free space (or start torchscope with --upload-quota-mb)",
+        quota_mb=settings.upload_quota_mb,
+        rule="upload_quota",
+    )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # multipart framing is small
         raise too_large
+    if declared and declared.isdigit() and int(declared) > room + 64 * 1024:
+        raise over_quota
+    if room < limit:
+        limit, too_large = max(room, 0), over_quota
     target = request.app.state.upload_dir / uuid.uuid4().hex
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -330,6 +355,9 @@ def diff_histogram(
 
 @router.get("/checkpoints", response_class=HTMLResponse, include_in_schema=False)
 def checkpoints_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
+    if store.isolation is not None:
+        # An upload or open may follow: start a reader process now (its first start imports torch).
+        threading.Thread(target=store.isolation.warm_up, name="torchscope-reader-warmup", daemon=True).start()
     return render(request, "checkpoints.html", index=checkpoints_index(store, settings))
 
 

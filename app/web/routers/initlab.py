@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from torchscope.inspect import export, initlab, materialise
@@ -12,17 +12,11 @@ from torchscope.inspect import histograms as H
 from torchscope.inspect.errors import NoValues
 from torchscope.inspect.registry import LoadedModel
 from torchscope.web.deps import BinsQuery, ModelDep, render
+from torchscope.web.schemas import PlanJson
 
 router = APIRouter()
 
-PlanBody = Annotated[
-    dict[str, Any],
-    Body(
-        description='{"rules": [{"match", "tensor", "fn", "args"}], "seed": int}',
-        examples=[{"rules": [{"match": "Linear", "tensor": "weight", "fn": "kaiming_normal_",
-                              "args": {"nonlinearity": "relu"}}], "seed": 0}],
-    ),
-]  # fmt: skip
+PlanBody = PlanJson  # typed for the OpenAPI document; initlab.parse_plan stays the validator (issue 9)
 
 
 def plan_preview(loaded: LoadedModel, data: dict[str, Any], bins: int) -> dict[str, Any]:

@@ -21,21 +21,23 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from torchscope.inspect import param_groups as pg
 from torchscope.inspect import schedules
 from torchscope.inspect.checkpoints import CheckpointStore
 from torchscope.inspect.errors import InvalidRequest
 from torchscope.inspect.registry import LoadedModel
+from torchscope.inspect.schedules.export import csv_chunks
 from torchscope.web.deps import ModelDep, render
 from torchscope.web.routers.checkpoints import StoreDep
+from torchscope.web.schemas import GroupsJson, PreviewJson, ResumeJson
 
 router = APIRouter(tags=["schedules"])
 
 
-JsonBody = Annotated[dict[str, Any], Body(description="preview request (see the module docstring)")]
+JsonBody = PreviewJson  # typed for the OpenAPI document; the domain parser stays the validator (issue 9)
 
 # What the page starts with when it has nothing else (also the snippet/CSV examples in the docs).
 DEFAULT_REQUEST: dict[str, Any] = {
@@ -129,13 +131,13 @@ def post_model_preview(loaded: ModelDep, body: JsonBody) -> Response:
 
 
 @router.post("/api/models/{model_id}/schedules/groups")
-def post_groups(loaded: ModelDep, body: JsonBody) -> dict[str, Any]:
+def post_groups(loaded: ModelDep, body: GroupsJson) -> dict[str, Any]:
     """Which parameters each group pattern holds (names, counts), double matches and empty groups."""
     return membership_data(loaded, body.get("groups", []))
 
 
 @router.post("/api/schedules/resume")
-def post_resume(body: JsonBody) -> Response:
+def post_resume(body: ResumeJson) -> Response:
     """A saved scheduler state continued for ``steps`` more scheduler.step() calls: real torch objects, stepped."""
     enc = _encoding(body)
     opt = body.get("optimizer")
@@ -173,8 +175,9 @@ def post_model_snippet(loaded: ModelDep, body: JsonBody) -> Response:
 
 
 def _csv(result: schedules.Preview, name: str) -> Response:
-    return Response(
-        schedules.csv_text(result),
+    # Streamed in chunks (from the thread pool): a long schedule is never one big string.
+    return StreamingResponse(
+        csv_chunks(result),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
