@@ -93,3 +93,13 @@ def test_matches_rank_models_and_the_page_opens_on_the_best(make_client: Any, tm
     assert (compare["matched"], compare["matched_weights"], compare["matched_counters"]) == (3, 0, 3)
     page = client.get("/checkpoints/mlp-safetensors").text
     assert '<option value="twolayernet" selected>' in page
+
+
+def test_resume_work_is_bounded(client: TestClient) -> None:
+    # steps x groups x saved schedulers is capped like a preview's work (issue 9's budget)
+    opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)]} for _ in range(64)], lr=0.1)
+    state = torch.optim.lr_scheduler.StepLR(opt, step_size=10).state_dict()
+    r = client.post("/api/schedules/resume", json={"state": state, "steps": 300_000})
+    assert r.status_code == 422
+    assert r.json()["rule"] == "max_preview_work" and r.json()["detail"].startswith("steps: 300,000 steps x 64")
+    assert client.post("/api/schedules/resume", json={"state": state, "steps": 1000}).status_code == 200
