@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         # the background at startup, so the first LR-schedule preview a user asks for is not slow.
         threading.Thread(target=schedules_warm_up, name="torchscope-optim-warmup", daemon=True).start()
         if registry is None:
-            app.state.registry = load_models(settings.specs, settings.kwargs, meta=settings.meta)
+            app.state.registry = load_models(
+                settings.specs, settings.kwargs, meta=settings.meta, inputs=settings.inputs
+            )
         # The structure views of a big model take a few hundred ms to compute the first time
         # (then they are memoised): compute them now, so the first page a user opens is fast.
         threading.Thread(
