@@ -24,6 +24,7 @@ from torchscope.settings import Settings
 from torchscope.web.deps import make_templates
 from torchscope.web.errors import install_error_handlers
 from torchscope.web.routers import ROUTERS
+from torchscope.web.routers.forward import prewarm_forward
 from torchscope.web.routers.models import prewarm_structure
 
 log = logging.getLogger("torchscope")
@@ -70,6 +71,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         # (then they are memoised): compute them now, so the first page a user opens is fast.
         threading.Thread(
             target=prewarm_structure, args=(list(app.state.registry),), name="torchscope-prewarm", daemon=True
+        ).start()
+        # Forward pass (issue 10): a big model's forward on fake tensors takes seconds; compute it now.
+        threading.Thread(
+            target=prewarm_forward, args=(list(app.state.registry),), name="torchscope-forward", daemon=True
         ).start()
         # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.
         from torchscope.web.routers.checkpoints import start_checkpoints, stop_checkpoints

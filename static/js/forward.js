@@ -25,7 +25,9 @@
   // Pretty JSON with every tensor spec on one line: {"shape": [...], "dtype": ...}.
   function pretty(v, indent) {
     indent = indent || "";
-    if (v && typeof v === "object" && !Array.isArray(v) && "shape" in v) return JSON.stringify(v).replace(/,"/g, ', "').replace(/":/g, '": ');
+    if (v && typeof v === "object" && !Array.isArray(v) && "shape" in v) {
+      return "{" + Object.entries(v).map(([k, x]) => JSON.stringify(k) + ": " + (Array.isArray(x) ? "[" + x.map(d => JSON.stringify(d)).join(", ") + "]" : JSON.stringify(x))).join(", ") + "}";
+    }
     if (Array.isArray(v)) {
       if (!v.length) return "[]";
       return "[\n" + v.map(x => indent + "  " + pretty(x, indent + "  ")).join(",\n") + "\n" + indent + "]";
@@ -100,13 +102,16 @@
   let pending = false;
   function renderWindow() {
     pending = false;
-    const top = scroller.scrollTop, h = scroller.clientHeight || 600;
+    // Before the first rows exist the box is only as tall as its header: use the height it will have.
+    const top = scroller.scrollTop, h = Math.max(scroller.clientHeight, window.innerHeight * 0.7);
     const start = Math.max(0, Math.floor(top / ROW_H) - MARGIN);
     const end = Math.min(view.length, Math.ceil((top + h) / ROW_H) + MARGIN);
     const rows = view.slice(start, end).map(row);
     tbody.replaceChildren(spacer(start * ROW_H), ...rows, spacer((view.length - end) * ROW_H));
   }
-  scroller.addEventListener("scroll", () => { if (!pending) { pending = true; requestAnimationFrame(renderWindow); } });
+  const schedule = () => { if (!pending) { pending = true; requestAnimationFrame(renderWindow); } };
+  scroller.addEventListener("scroll", schedule);
+  window.addEventListener("resize", schedule);
 
   function applyView() {
     const calls = (answer && answer.calls) || [];
@@ -200,6 +205,7 @@
         document.getElementById("forward-warnings").hidden = true;
         fillDepths(data.calls);
         applyView();
+        document.getElementById("run-info").textContent = "failed after " + fmt(data.calls.length) + " calls (" + data.mode + " forward)";
         root.dataset.state = "failed";
       } else {
         if (err.status === 409 && !editor.value.trim()) editor.value = pretty({ args: [{ shape: [1, 3, 224, 224], dtype: "float32" }] });

@@ -1,19 +1,20 @@
 """Run a served model on fake tensors without touching it: ``fake_forward(module)``.
 
-Inside the context every parameter, buffer and plain tensor attribute of the model
-(also those of modules kept in plain lists or dicts) is replaced by a fake copy
-(``torch._subclasses.FakeTensorMode``: shapes, dtypes and devices, no storage), so
-``module(*args)`` under ``ctx.mode`` computes shapes and nothing else. We swap the
-tensors ourselves rather than using ``torch.func.functional_call``: that one swaps
-registered tensors only, and an in-place op on a real tensor under FakeTensorMode
-writes the real tensor (checked on torch 2.13: ``self.count += 1`` on a plain tensor
-attribute changed it).
+Inside the context, ``ctx.module`` is a *shadow* of the model: new module objects of the
+same classes, with the same attributes, whose parameters, buffers and plain tensor
+attributes (also those of modules kept in plain lists or dicts) are fake copies
+(``torch._subclasses.FakeTensorMode``: shapes, dtypes and devices, no storage). Calling
+it under ``ctx.mode`` computes shapes and nothing else, and the served model is never
+touched, not even for the duration: its tensors are not swapped (other requests may read
+them without our lock), its hook dicts get no hooks, and whatever a ``forward`` assigns
+(a cache, ``self.training``) lands on the shadow. A shadow costs a few dict copies per
+module, where ``copy.deepcopy`` costs 0.8 s on GPT-2-XL; ``torch.func.functional_call``
+would swap tensors on the served model, and only registered ones (an in-place op on a
+real tensor under FakeTensorMode writes the real tensor: checked on torch 2.13).
 
-On exit the real tensors are back, and the model is what it was: attributes a
-``forward`` set or replaced (a cache, ``self.training``) are restored and listed in
-``ctx.restored``; the global RNG state is restored. Models on the meta device get fake
-tensors on the CPU (or ``device``): meta kernels are not the CPU's (attention takes
-another path there), and the CPU's are what a FLOP count should describe.
+The global RNG state is restored on exit. Models on the meta device get fake tensors on
+the CPU (or ``device``): meta kernels are not the CPU's (attention takes another path
+there), and the CPU's are what a FLOP count should describe.
 
 One fake forward runs at a time in the process: ``FlopCounterMode`` tracks modules with
 torch's global module hooks, which would see another thread's modules.
@@ -22,6 +23,7 @@ torch's global module hooks, which would see another thread's modules.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import threading
 from collections.abc import Iterator
@@ -37,8 +39,6 @@ from torchscope.inspect.forward.spec import build_values, empty_tensor
 from torchscope.inspect.structure import is_uninitialized
 
 _RUN_LOCK = threading.RLock()  # process-wide on purpose: see the module docstring
-_CONTAINERS = (list, tuple, dict)
-_INTERNALS = frozenset(vars(nn.Module()))
 # FakeTensorMode logs a traceback at ERROR for every op whose meta kernel raises (a shape bug
 # in the user's model): the error is our answer, not a log line.
 _FAKE_LOGGER = "torch._subclasses.fake_tensor"
@@ -52,69 +52,16 @@ def module_device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def all_modules(root: nn.Module) -> dict[int, tuple[str, nn.Module]]:
-    """Every module reachable from ``root``: registered ones, and those kept in plain lists/dicts (by path)."""
-    found: dict[int, tuple[str, nn.Module]] = {}
-    stack: list[tuple[str, nn.Module]] = [("", root)]
-    while stack:
-        path, module = stack.pop()
-        for sub_path, sub in module.named_modules(prefix=path):
-            if id(sub) in found:
-                continue
-            found[id(sub)] = (sub_path, sub)
-            for attr, value in vars(sub).items():
-                if attr in _INTERNALS or not isinstance(value, _CONTAINERS):
-                    continue
-                items = value.items() if isinstance(value, dict) else enumerate(value)
-                for key, item in items:
-                    if isinstance(item, nn.Module) and id(item) not in found:
-                        stack.append((f"{sub_path}.{attr}[{key}]" if sub_path else f"{attr}[{key}]", item))
-    return found
-
-
-@dataclass
-class _Snapshot:
-    """A module's attributes and registered tensors/children, by identity, before a forward."""
-
-    path: str
-    module: nn.Module
-    attrs: dict[str, Any]
-    params: dict[str, Any]
-    buffers: dict[str, Any]
-    modules: dict[str, Any]
-
-    @classmethod
-    def take(cls, path: str, m: nn.Module) -> _Snapshot:
-        return cls(path, m, dict(vars(m)), dict(m._parameters), dict(m._buffers), dict(m._modules))
-
-    def restore(self) -> list[str]:
-        """Put back anything the forward changed; returns the names it had changed."""
-        m = self.module
-        changed = []
-        for live, saved in (
-            (vars(m), self.attrs),
-            (m._parameters, self.params),
-            (m._buffers, self.buffers),
-            (m._modules, self.modules),
-        ):
-            if live.keys() != saved.keys() or any(live[k] is not v for k, v in saved.items()):
-                changed += sorted(k for k in live.keys() | saved.keys() if live.get(k, None) is not saved.get(k, None))
-                live.clear()
-                live.update(saved)
-        prefix = self.path + "." if self.path else ""
-        return [prefix + c for c in changed]
-
-
 @dataclass
 class FakeModel:
-    """What ``fake_forward`` yields: the mode to run under, the fake device, and input helpers."""
+    """What ``fake_forward`` yields: the shadow model, the mode to run it under, and input helpers."""
 
-    module: nn.Module
+    module: nn.Module  # the shadow: call it under ``mode``
     mode: FakeTensorMode
     device: torch.device
     meta: bool
     fakes: dict[int, torch.Tensor] = field(default_factory=dict)  # id(real tensor) -> its fake
-    restored: list[str] = field(default_factory=list)  # attributes a forward changed (put back on exit)
+    shadows: dict[int, nn.Module] = field(default_factory=dict)  # id(served module) -> its shadow
 
     def fake(self, t: torch.Tensor) -> torch.Tensor:
         """A fake copy of a real (or meta) tensor: same shape, dtype, requires_grad; device as the run's."""
@@ -136,6 +83,63 @@ class FakeModel:
             return _map_tensors(args, self.fake), _map_tensors(kwargs, self.fake)
         with self.mode:
             return build_values(resolved.spec, lambda s: empty_tensor(s, self.device))
+
+
+class _Shadow:
+    """Builds the shadow of a module tree (shared modules and tied tensors stay shared)."""
+
+    def __init__(self, ctx: FakeModel) -> None:
+        self.ctx = ctx
+        self.memo = ctx.shadows
+
+    def module(self, m: nn.Module) -> nn.Module:
+        done = self.memo.get(id(m))
+        if done is not None:
+            return done
+        clone: nn.Module = object.__new__(type(m))
+        self.memo[id(m)] = clone
+        attrs = dict(vars(m))
+        for name, value in attrs.items():
+            if name in ("_parameters", "_buffers"):
+                attrs[name] = {k: self.tensor(v) for k, v in value.items()}
+            elif name == "_modules":
+                attrs[name] = {k: None if v is None else self.module(v) for k, v in value.items()}
+            elif isinstance(value, dict | set | list | tuple) and not hasattr(value, "_fields"):
+                # hook dicts, the non-persistent buffer set, a user's plain list of layers or cache:
+                # the shadow's own copies, so nothing done to them reaches the served model
+                attrs[name] = self.container(value)
+            elif isinstance(value, torch.Tensor):
+                attrs[name] = self.tensor(value)
+            elif isinstance(value, nn.Module):
+                attrs[name] = self.module(value)
+        clone.__dict__.update(attrs)
+        return clone
+
+    def tensor(self, t: Any) -> Any:
+        if not isinstance(t, torch.Tensor) or is_uninitialized(t):
+            return t
+        return self.ctx.fake(t)
+
+    def container(self, value: Any, depth: int = 0) -> Any:
+        def item(v: Any) -> Any:
+            if isinstance(v, torch.Tensor):
+                return self.tensor(v)
+            if isinstance(v, nn.Module):
+                return self.module(v)
+            if depth < 2 and isinstance(v, list | tuple | dict) and not hasattr(v, "_fields"):
+                return self.container(v, depth + 1)
+            return v
+
+        if isinstance(value, dict):
+            out = copy.copy(value)  # keeps the type (OrderedDict of hooks)
+            for k, v in value.items():
+                out[k] = item(v)
+            return out
+        if isinstance(value, set):
+            return set(value)
+        if isinstance(value, tuple):
+            return tuple(item(v) for v in value)
+        return [item(v) for v in value]
 
 
 def _map_tensors(value: Any, fn: Any) -> Any:
@@ -179,47 +183,16 @@ def isolated() -> Iterator[None]:
 
 @contextlib.contextmanager
 def fake_forward(module: nn.Module, *, device: torch.device | str | None = None) -> Iterator[FakeModel]:
-    """Swap the model's tensors for fakes for the duration; see the module docstring.
+    """A fake shadow of ``module`` to run under ``ctx.mode``; see the module docstring.
 
     ``device``: where fake tensors live (whose kernels are counted); default: the model's
-    device, the CPU for a model on meta. Uninitialized lazy parameters are left alone: run
-    a model with lazy modules on a copy (``run.forward_on`` does).
+    device, the CPU for a model on meta. Uninitialized lazy parameters are left as they
+    are: run a model with lazy modules on a real copy (``run.run_forward`` does).
     """
     real_device = module_device(module)
     meta = real_device.type == "meta"
     target = torch.device(device) if device is not None else torch.device("cpu") if meta else real_device
     with isolated():
-        modules = all_modules(module)
-        snapshots = [_Snapshot.take(path, m) for path, m in modules.values()]
-        mode = FakeTensorMode(allow_non_fake_inputs=True)
-        ctx = FakeModel(module, mode, target, meta)
-        swapped: list[tuple[dict[str, Any], str, Any]] = []
-        try:
-            for _path, m in modules.values():
-                tables: tuple[dict[str, Any], ...] = (m._parameters, m._buffers)
-                for table in tables:
-                    for name, t in table.items():
-                        if t is not None and not is_uninitialized(t):
-                            swapped.append((table, name, t))
-                            table[name] = ctx.fake(t)
-                attrs = vars(m)
-                for name, value in list(attrs.items()):
-                    if name in _INTERNALS:
-                        continue
-                    if isinstance(value, torch.Tensor):
-                        swapped.append((attrs, name, value))
-                        attrs[name] = ctx.fake(value)
-                    elif isinstance(value, _CONTAINERS) and _has_tensor(value):
-                        swapped.append((attrs, name, value))
-                        attrs[name] = _map_tensors(value, ctx.fake)
-            yield ctx
-        finally:
-            for table, name, original in reversed(swapped):
-                table[name] = original
-            for snap in snapshots:
-                ctx.restored += snap.restore()
-
-
-def _has_tensor(value: Any) -> bool:
-    items = value.values() if isinstance(value, dict) else value
-    return any(isinstance(v, torch.Tensor) for v in items)
+        ctx = FakeModel(module, FakeTensorMode(allow_non_fake_inputs=True), target, meta)
+        ctx.module = _Shadow(ctx).module(module)
+        yield ctx

@@ -13,7 +13,7 @@ import contextlib
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -52,7 +52,6 @@ class _Outcome:
     output: Any = None
     error: BaseException | None = None
     failed_at: Call | None = None
-    restored: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -128,9 +127,8 @@ def _measure(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], p
 def _fake_run(module: nn.Module, inputs: ResolvedInputs, params: dict[int, int], device: Any) -> _Outcome:
     with fake_forward(module, device=device) as ctx:
         args, kwargs = ctx.inputs(inputs)
-        outcome = _measure(module, args, kwargs, params, lambda: list(ctx.fakes.values()), ctx.mode)
-    outcome.restored = ctx.restored
-    return outcome
+        shadow_params = {id(ctx.shadows[key]): n for key, n in params.items() if key in ctx.shadows}
+        return _measure(ctx.module, args, kwargs, shadow_params, lambda: list(ctx.fakes.values()), ctx.mode)
 
 
 def _real_run(module: nn.Module, inputs: ResolvedInputs, meta: bool) -> _Outcome:
@@ -261,8 +259,6 @@ def run_forward(
                     + (" with weights; this one is on the meta device)" if meta else ")")
                 )
             raise _failure(first_failure, inputs, "fake", hint)
-    if outcome.restored:
-        warnings.append("forward() changed attributes of the model, put back afterwards: " + ", ".join(outcome.restored[:10]))
     stats = ParamStats.of(walk)
     kernels = str(device or ("cpu" if meta else module_device(module)))
     if mode == "fake" and meta:

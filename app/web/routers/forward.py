@@ -24,6 +24,7 @@ from torchscope.inspect import forward as F
 from torchscope.inspect.errors import InspectError
 from torchscope.inspect.forward import spec as S
 from torchscope.inspect.registry import LoadedModel
+from torchscope.inspect.structure import is_uninitialized
 from torchscope.web.deps import ModelDep, render
 
 router = APIRouter()
@@ -84,6 +85,22 @@ def forward_answer(loaded: LoadedModel, given: Any = None) -> tuple[dict[str, An
     if isinstance(outcome, InspectError):
         raise outcome
     return outcome
+
+
+# A forward of a small model takes milliseconds; a GPT-2-XL on meta with 1,024 tokens takes
+# seconds: those are computed at startup, so the Forward tab and the tree's columns are ready.
+PREWARM_MIN_PARAMS = 10_000_000
+
+
+def prewarm_forward(models: list[LoadedModel]) -> None:
+    """Memoise the served inputs' forward of every big model (runs in a thread at startup)."""
+    for loaded in models:
+        if sum(p.numel() for p in loaded.module.parameters() if not is_uninitialized(p)) < PREWARM_MIN_PARAMS:
+            continue
+        try:
+            forward_answer(loaded)
+        except InspectError:
+            pass  # no inputs, or a failing forward: memoised as such, answered on request
 
 
 def _respond(loaded: LoadedModel, given: Any, fmt: AnswerFormat, depth: int | None) -> Response:
