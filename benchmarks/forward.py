@@ -162,7 +162,7 @@ def main() -> None:
 
     small = gpt2(12, 768, 12, meta=False)
     ids = torch.randint(0, 50257, (1, TOKENS), generator=torch.Generator().manual_seed(0))
-    ours_small_ms, small_answer = median_ms(lambda: ours(small), 3)
+    ours_small_ms, _ = median_ms(lambda: ours(small), 3)
     ti_ms, _ = median_ms(lambda: torchinfo.summary(small, input_data={"input_ids": ids}, verbose=0), 3)
     speedup = ti_ms / ours_small_ms
     print(f"\nGPT-2 small, real weights ({sum(p.numel() for p in small.parameters()) / 1e6:.0f}M parameters)")

@@ -199,6 +199,7 @@
       if (err.status === 422 && Array.isArray(data.calls)) {  // the forward ran and failed: show where
         answer = data;
         given = inputs;
+        if (inputs === null) sessionStorage.removeItem(storeKey); else sessionStorage.setItem(storeKey, JSON.stringify(inputs));
         showInputs(data);
         showFailure(data);
         document.getElementById("totals").hidden = true;

@@ -84,22 +84,36 @@
     try { given = JSON.parse(sessionStorage.getItem(storeKey) || "null"); } catch (e) { given = null; }
     try {
       const d = given === null ? await api(base) : await api(base, { method: "POST", body: { inputs: given } });
-      nodes = d.nodes;
-      total = d.flops;
-      treeEl.classList.add("with-forward");
-      panel.classList.add("with-forward");
-      note.replaceChildren("Output of each module and its FLOPs, from one forward on ", el("b", { text: d.mode }),
-        " tensors with inputs " + d.inputs + " (" + d.source + "): " + si(total) + " FLOPs in all. ",
-        el("a", { href: forwardPage, text: "Every call on the Forward tab" }), ".");
-      withoutObserver(() => treeEl.querySelectorAll("li.node").forEach(decorate));
-      watch();
-      treeEl.dataset.forward = "ready";
+      if (d.state !== "ok") {
+        note.replaceChildren("No output shapes or FLOPs: " + d.detail + " ",
+          el("a", { href: forwardPage, text: d.state === "no-inputs" ? "Set the inputs on the Forward tab" : "See the Forward tab" }), ".");
+        treeEl.dataset.forward = d.state;
+      } else {
+        nodes = d.nodes;
+        total = d.flops;
+        treeEl.classList.add("with-forward");
+        panel.classList.add("with-forward");
+        note.replaceChildren("Output of each module and its FLOPs, from one forward on ", el("b", { text: d.mode }),
+          " tensors with inputs " + d.inputs + " (" + d.source + "): " + si(total) + " FLOPs in all. ",
+          el("a", { href: forwardPage, text: "Every call on the Forward tab" }), ".");
+        withoutObserver(() => treeEl.querySelectorAll("li.node").forEach(decorate));
+        watch();
+        treeEl.dataset.forward = "ready";
+      }
     } catch (err) {
       note.replaceChildren("No output shapes or FLOPs: " + (err.message || err) + " ",
-        el("a", { href: forwardPage, text: "Set the inputs on the Forward tab" }), ".");
-      treeEl.dataset.forward = err.status === 409 ? "no-inputs" : "error";
+        el("a", { href: forwardPage, text: "See the Forward tab" }), ".");
+      treeEl.dataset.forward = "error";
     }
     note.hidden = false;
   }
-  load();
+  // A model of thousands of modules takes seconds to run even on fake tensors: ask first.
+  if (treeEl.dataset.forwardAuto === "1") {
+    load();
+  } else {
+    note.replaceChildren(el("button", { type: "button", id: "tree-fwd-load", text: "Show output shapes and FLOPs",
+      onclick: () => { note.textContent = "running one forward on fake tensors…"; load(); } }),
+      " one forward on fake tensors; with this many modules it can take a while. ", el("a", { href: forwardPage, text: "Forward tab" }));
+    note.hidden = false;
+  }
 })();

@@ -86,7 +86,8 @@ def test_no_inputs_is_a_409_with_the_reason(make_client: Any) -> None:
     r = c.get("/api/models/kwargsonly/forward")
     assert r.status_code == 409
     assert "takes x, mask" in r.json()["detail"] and r.json()["reason"]
-    assert c.get("/api/models/kwargsonly/forward/modules").status_code == 409
+    tree = c.get("/api/models/kwargsonly/forward/modules")  # the structure page asks on every load: no 4xx
+    assert tree.status_code == 200 and tree.json()["state"] == "no-inputs" and "takes x, mask" in tree.json()["detail"]
     ok = c.post("/api/models/kwargsonly/forward", json={"inputs": {"kwargs": {"x": {"shape": [2, 5]}, "mask": {"shape": [2]}}}})
     assert ok.status_code == 200 and ok.json()["calls"][1]["outputs"] == {"shape": [2, 5], "dtype": "float32"}
 
@@ -171,3 +172,10 @@ def test_forward_page_and_tab(client: TestClient) -> None:
     assert 'href="/models/smallcnn/forward" class="tab active"' in page.text
     assert "saved tensors" in page.text and "inputs-editor" in page.text
     assert 'href="/models/smallcnn/forward"' in client.get("/models/smallcnn").text
+
+
+def test_a_tree_of_thousands_of_modules_asks_before_running_a_forward(make_client: Any) -> None:
+    c = make_client(Settings(specs=["tests.fixtures.models:wide_model", "torchscope.examples:SmallCNN"],
+                             kwargs=[{"n_modules": 4000}, {}]))
+    assert 'data-forward-auto="0"' in c.get("/models/wide_model").text
+    assert 'data-forward-auto="1"' in c.get("/models/smallcnn").text

@@ -107,6 +107,10 @@ def test_a_shape_bug_is_shown_where_it_happens(page: Page, forward_server: LiveS
     expect(page.locator("#failure-message")).to_have_text("RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x800 and 784x10)")
     expect(page.locator("#calls-table tr.failed")).to_have_count(2)
     expect(page.locator('#calls-table tr[data-path="flatten"]')).to_contain_text("[1, 800]")
+    # the structure page's tree says why it has no shapes (and logs no error)
+    page.click(".tabs a:has-text('Structure')")
+    page.wait_for_function("document.getElementById('tree').dataset.forward === 'failed'")
+    expect(page.locator("#tree-fwd-note")).to_contain_text("No output shapes or FLOPs: forward failed at `fc1`")
 
 
 def test_no_inputs_asks_for_them(page: Page, forward_server: LiveServer, page_problems: object) -> None:

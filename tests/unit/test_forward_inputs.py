@@ -117,6 +117,7 @@ def test_inferred_for_hugging_face_models_from_their_config() -> None:
         (fx.LazyNet(), "is lazy"),
         (nn.LSTM(4, 4), "LSTM) is not a Conv1d/2d/3d, Embedding or Linear"),
         (nn.ReLU(), "no layer with parameters"),
+        (fx.PartlyFrozen(), "PartlyFrozen has no forward() method"),
     ],
 )
 def test_never_guessed_silently(model: nn.Module, why: str) -> None:

@@ -23,10 +23,11 @@ torch's global module hooks, which would see another thread's modules.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from torchscope.inspect.forward.sources import ResolvedInputs, Values
 from torchscope.inspect.forward.spec import build_values, empty_tensor
 from torchscope.inspect.structure import is_uninitialized
 
+_PLAIN = (dict, OrderedDict, list, set)
 _RUN_LOCK = threading.RLock()  # process-wide on purpose: see the module docstring
 # FakeTensorMode logs a traceback at ERROR for every op whose meta kernel raises (a shape bug
 # in the user's model): the error is our answer, not a log line.
@@ -67,8 +69,12 @@ class FakeModel:
         """A fake copy of a real (or meta) tensor: same shape, dtype, requires_grad; device as the run's."""
         out = self.fakes.get(id(t))
         if out is None:
-            if t.is_meta:
-                out = self.mode.fake_tensor_converter.from_meta_and_device(self.mode, t, self.device)
+            if t.layout == torch.strided and not t.is_quantized:
+                # Through a meta tensor of the same shape, strides and dtype: 10x cheaper than
+                # from_tensor (0.02 vs 0.2 ms a tensor, which adds up to seconds on 20,000 tensors).
+                meta = t if t.is_meta else torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+                device = self.device if t.is_meta else t.device
+                out = self.mode.fake_tensor_converter.from_meta_and_device(self.mode, meta, device)
                 if t.requires_grad and t.is_leaf:
                     out.requires_grad_(True)
             else:
@@ -130,8 +136,10 @@ class _Shadow:
                 return self.container(v, depth + 1)
             return v
 
+        if not value and type(value) in _PLAIN:  # most are a module's empty hook dicts
+            return type(value)()
         if isinstance(value, dict):
-            out = copy.copy(value)  # keeps the type (OrderedDict of hooks)
+            out = value.copy()  # keeps the type (OrderedDict of hooks)
             for k, v in value.items():
                 out[k] = item(v)
             return out
@@ -182,17 +190,21 @@ def isolated() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def fake_forward(module: nn.Module, *, device: torch.device | str | None = None) -> Iterator[FakeModel]:
+def fake_forward(
+    module: nn.Module, *, device: torch.device | str | None = None, lock: AbstractContextManager[Any] | None = None
+) -> Iterator[FakeModel]:
     """A fake shadow of ``module`` to run under ``ctx.mode``; see the module docstring.
 
     ``device``: where fake tensors live (whose kernels are counted); default: the model's
     device, the CPU for a model on meta. Uninitialized lazy parameters are left as they
-    are: run a model with lazy modules on a real copy (``run.run_forward`` does).
+    are: run a model with lazy modules on a real copy (``run.run_forward`` does). ``lock``
+    (a served model's) is held while the shadow is built, not while it runs.
     """
-    real_device = module_device(module)
-    meta = real_device.type == "meta"
-    target = torch.device(device) if device is not None else torch.device("cpu") if meta else real_device
     with isolated():
-        ctx = FakeModel(module, FakeTensorMode(allow_non_fake_inputs=True), target, meta)
-        ctx.module = _Shadow(ctx).module(module)
+        with lock if lock is not None else contextlib.nullcontext():
+            real_device = module_device(module)
+            meta = real_device.type == "meta"
+            target = torch.device(device) if device is not None else torch.device("cpu") if meta else real_device
+            ctx = FakeModel(module, FakeTensorMode(allow_non_fake_inputs=True), target, meta)
+            ctx.module = _Shadow(ctx).module(module)
         yield ctx

@@ -143,6 +143,8 @@ def _first_layer(module: nn.Module) -> tuple[str, nn.Module] | str:
 
 def infer_inputs(module: nn.Module) -> Inferred | NotInferred:
     """Inputs for ``module`` where the model itself says what they are; else the reason why not."""
+    if type(module).forward is nn.Module.forward:
+        return NotInferred(f"{type(module).__name__} has no forward() method")
     params = _forward_params(module)
     if params is None:
         return NotInferred(f"cannot read the signature of {type(module).__name__}.forward")

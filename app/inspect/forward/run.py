@@ -13,6 +13,7 @@ import contextlib
 import copy
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from torchscope.inspect.structure import Walk, is_uninitialized, paused_gc
 MAX_REAL_BYTES = 256 * 2**20
 MAX_REAL_INPUT_ELEMENTS = 2**24
 MAX_MESSAGE = 2000
+Lock = AbstractContextManager[Any]  # a served model's lock, or a null context
 _FAKE_LIMITS = (DataDependentOutputException, DynamicOutputShapeException, UnsupportedOperatorException)
 
 
@@ -124,16 +126,17 @@ def _measure(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], p
     return outcome
 
 
-def _fake_run(module: nn.Module, inputs: ResolvedInputs, params: dict[int, int], device: Any) -> _Outcome:
-    with fake_forward(module, device=device) as ctx:
+def _fake_run(module: nn.Module, inputs: ResolvedInputs, params: dict[int, int], device: Any, lock: Lock) -> _Outcome:
+    with fake_forward(module, device=device, lock=lock) as ctx:
         args, kwargs = ctx.inputs(inputs)
         shadow_params = {id(ctx.shadows[key]): n for key, n in params.items() if key in ctx.shadows}
         return _measure(ctx.module, args, kwargs, shadow_params, lambda: list(ctx.fakes.values()), ctx.mode)
 
 
-def _real_run(module: nn.Module, inputs: ResolvedInputs, meta: bool) -> _Outcome:
+def _real_run(module: nn.Module, inputs: ResolvedInputs, meta: bool, lock: Lock) -> _Outcome:
     """A real forward on a deep copy (weights uninitialized for a meta model: shapes are what counts)."""
-    twin = copy.deepcopy(module)
+    with lock:
+        twin = copy.deepcopy(module)
     if meta:
         twin.to_empty(device="cpu")
     device = module_device(twin)
@@ -206,23 +209,40 @@ def _small(walk: Walk, inputs: InputSpec) -> bool:
 
 @paused_gc
 def run_forward(
-    module: nn.Module, inputs: ResolvedInputs, *, device: Any = None, allow_real: bool = True
+    module: nn.Module,
+    inputs: ResolvedInputs,
+    *,
+    device: Any = None,
+    allow_real: bool = True,
+    lock: Lock | None = None,
 ) -> ForwardResult:
-    """Run ``module`` on ``inputs`` (fake tensors first) and record every module call; see the module docstring."""
+    """Run ``module`` on ``inputs`` (fake tensors first) and record every module call; see the module docstring.
+
+    ``lock`` (a served model's) is held only while the model itself is read: its structure, its
+    shadow, a copy for a real forward. The forward runs on those, so a slow one (seconds for a
+    20,000-module model) does not hold up other requests for the same model.
+    """
     started = time.perf_counter()
-    walk = Walk(module)
-    meta = module_device(module).type == "meta"
+    lock = lock if lock is not None else contextlib.nullcontext()
+    with lock:
+        walk = Walk(module)
+        meta = module_device(module).type == "meta"
+        # A lazy module initializes itself on its first forward, which fake tensors cannot do for a
+        # real parameter: those models get a real forward on a copy (the served one stays lazy).
+        lazy = any(is_uninitialized(t) for _, t in walk.params + walk.buffers)
+        params = module_params(walk)
+        small = _small(walk, inputs.spec)
+        stats = ParamStats.of(walk)
+        aliases = module_paths(module)
+        training = module.training
+        real_device = str(module_device(module))
     warnings: list[str] = []
-    # A lazy module initializes itself on its first forward, which fake tensors cannot do for a
-    # real parameter: those models get a real forward on a copy (the served one stays lazy).
-    lazy = any(is_uninitialized(t) for _, t in walk.params + walk.buffers)
-    params = module_params(walk)
     candidates = [] if lazy else [(inputs, "")] + [(inputs.with_spec(s, n), n) for s, n in inputs.alternatives]
     first_failure: _Outcome | None = None
     outcome: _Outcome | None = None
     used = inputs
     for candidate, _note in candidates:
-        tried = _fake_run(module, candidate, params, device)
+        tried = _fake_run(module, candidate, params, device, lock)
         if tried.error is None:
             outcome, used = tried, candidate
             if first_failure is not None:
@@ -239,8 +259,8 @@ def run_forward(
     mode = "fake"
     if outcome is None:
         why = "lazy modules initialize on their first forward" if lazy else f"fake tensors could not run this model ({_first_line(first_failure)})"
-        if allow_real and _small(walk, inputs.spec):
-            real = _real_run(module, inputs, meta)
+        if allow_real and small:
+            real = _real_run(module, inputs, meta, lock)
             if real.error is not None:
                 raise _failure(real, inputs, "real")
             outcome, mode = real, "real"
@@ -259,19 +279,18 @@ def run_forward(
                     + (" with weights; this one is on the meta device)" if meta else ")")
                 )
             raise _failure(first_failure, inputs, "fake", hint)
-    stats = ParamStats.of(walk)
-    kernels = str(device or ("cpu" if meta else module_device(module)))
+    kernels = str(device or ("cpu" if meta else real_device))
     if mode == "fake" and meta:
         warnings.append("the model is on the meta device: FLOPs counted as a CPU forward would count them")
     return ForwardResult(
         inputs=used,
         mode=mode,
         device="cpu" if mode == "real" and meta else kernels,
-        training=module.training,
+        training=training,
         calls=outcome.calls,
         totals=totals(outcome.calls, outcome.flops, outcome.activation_bytes, stats),
         output=outcome.output,
         warnings=warnings,
-        aliases=module_paths(module),
+        aliases=aliases,
         elapsed_ms=(time.perf_counter() - started) * 1000,
     )

@@ -12,7 +12,10 @@ HTTP contract (``/api/models/{id}/forward``, GET and POST):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -53,11 +56,25 @@ DepthQuery = Annotated[int | None, Query(ge=0, le=1000, description="text/markdo
 BodyDep = Annotated[ForwardRequest | None, Body()]
 
 
+@dataclass
+class _Slot:
+    """One memoised forward per structure version (served inputs), or the last given inputs' one.
+
+    It has its own lock, so a slow forward holds up only requests for the same answer; the
+    model's lock is held only while the model is read (``run_forward(lock=...)``).
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    key: str | None = None
+    outcome: tuple[dict[str, Any], bytes] | InspectError | None = None
+
+
 def _outcome(loaded: LoadedModel, given: Any) -> tuple[dict[str, Any], bytes] | InspectError:
     """Run once; a failure is an outcome too (memoised like an answer, raised by the caller)."""
     try:
-        resolved = F.model_inputs(loaded, given)
-        answer = F.run_forward(loaded.module, resolved).to_dict()
+        with loaded.lock:
+            resolved = F.model_inputs(loaded, given)
+        answer = F.run_forward(loaded.module, resolved, lock=loaded.lock).to_dict()
     except (F.NoInputs, F.ForwardFailed) as exc:
         return exc
     answer["explain"] = F.EXPLAIN
@@ -70,18 +87,16 @@ def forward_answer(loaded: LoadedModel, given: Any = None) -> tuple[dict[str, An
     The served inputs' answer is memoised per structure version; given inputs keep one slot
     (the page's last run), so the Forward page and the structure page share it.
     """
-    with loaded.lock:
-        if given is None:
-            outcome = loaded.memo("forward", lambda: _outcome(loaded, None))
-        else:
-            S.parse_inputs(given)  # an unfit spec is a 422 before anything runs
-            key = json.dumps(given, sort_keys=True)
-            slot: dict[str, Any] = loaded.memo("forward:given", dict)
-            if slot.get("key") != key:
-                slot.clear()
-                slot["outcome"] = _outcome(loaded, given)
-                slot["key"] = key
-            outcome = slot["outcome"]
+    key = ""
+    if given is not None:
+        S.parse_inputs(given)  # an unfit spec is a 422 before anything runs
+        key = json.dumps(given, sort_keys=True)
+    slot = loaded.memo("forward:given" if given is not None else "forward", _Slot)
+    with slot.lock:
+        if slot.outcome is None or slot.key != key:
+            slot.outcome = _outcome(loaded, given)
+            slot.key = key
+        outcome = slot.outcome
     if isinstance(outcome, InspectError):
         raise outcome
     return outcome
@@ -97,10 +112,8 @@ def prewarm_forward(models: list[LoadedModel]) -> None:
     for loaded in models:
         if sum(p.numel() for p in loaded.module.parameters() if not is_uninitialized(p)) < PREWARM_MIN_PARAMS:
             continue
-        try:
+        with contextlib.suppress(InspectError):  # no inputs, or a failing forward: memoised as such
             forward_answer(loaded)
-        except InspectError:
-            pass  # no inputs, or a failing forward: memoised as such, answered on request
 
 
 def _respond(loaded: LoadedModel, given: Any, fmt: AnswerFormat, depth: int | None) -> Response:
@@ -111,9 +124,17 @@ def _respond(loaded: LoadedModel, given: Any, fmt: AnswerFormat, depth: int | No
 
 
 def _modules(loaded: LoadedModel, given: Any) -> dict[str, Any]:
-    answer, _ = forward_answer(loaded, given)
+    """The tree's columns. Never an error status: the structure page asks on every load, and a
+    model without inputs (or whose forward fails) is normal there; ``state`` says why not."""
+    try:
+        answer, _ = forward_answer(loaded, given)
+    except InspectError as exc:
+        state = "no-inputs" if exc.status == 409 else "failed"
+        return {"state": state, "status": exc.status, "detail": exc.message, "flops": 0, "nodes": {}}
     view = F.per_module(answer["calls"], answer["aliases"], answer["totals"]["flops"])
-    view.update(inputs=S.parse_inputs(answer["inputs"]).short(), source=answer["source"], mode=answer["mode"])
+    view.update(
+        state="ok", inputs=S.parse_inputs(answer["inputs"]).short(), source=answer["source"], mode=answer["mode"]
+    )
     return view
 
 
@@ -133,7 +154,10 @@ def post_forward(
 
 @router.get("/api/models/{model_id}/forward/modules", tags=["forward"])
 def get_forward_modules(loaded: ModelDep) -> dict[str, Any]:
-    """Per tree node (``named_modules()`` path): calls, first output, FLOPs own and subtree; for the tree."""
+    """Per tree node (``named_modules()`` path): calls, first output, FLOPs own and subtree; for the tree.
+
+    ``state``: ``ok``, ``no-inputs`` (what GET /forward answers with a 409) or ``failed`` (a 422), with ``detail``.
+    """
     return _modules(loaded, None)
 
 
