@@ -244,3 +244,24 @@ def test_the_served_model_is_not_touched_even_while_the_forward_runs() -> None:
     model.register_forward_hook(user_hook)
     run_forward(model, resolve_inputs(model, given=[[1, 3, 16, 16]]))
     assert seen == [(False, 1, 0, True)]
+
+
+def test_values_are_described_as_structure() -> None:
+    import dataclasses
+    from collections import namedtuple
+
+    @dataclasses.dataclass
+    class Out:
+        logits: torch.Tensor
+        extra: Any = None
+
+    Pair = namedtuple("Pair", ["a", "b"])
+    t = torch.zeros(2, 3, dtype=torch.float16)
+    assert describe(Out(t)) == {"type": "Out", "items": {"logits": {"shape": [2, 3], "dtype": "float16"}, "extra": None}}
+    assert describe(Pair(t, 1.5)) == {"type": "Pair", "items": {"a": {"shape": [2, 3], "dtype": "float16"}, "b": {"type": "float", "repr": "1.5"}}}
+    assert describe([t] * 40)["more"] == 8 and len(describe([t] * 40)["items"]) == 32
+    assert describe(object())["type"] == "object" and len(describe("x" * 500)["repr"]) == 80
+    nested: Any = t
+    for _ in range(10):
+        nested = [nested]
+    assert "…" in str(describe(nested))  # depth-limited
