@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import socket
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from torchscope import __version__
+from torchscope import __version__, cli_inspect, cli_summary
 from torchscope.inspect.errors import InspectError
 
 SERVE_EPILOG = textwrap.dedent(
@@ -131,10 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
-    if importlib.util.find_spec("torchscope.cli_inspect") is not None:
-        cli_inspect = importlib.import_module("torchscope.cli_inspect")
-        cli_inspect.add_parser(sub)
-    importlib.import_module("torchscope.cli_summary").add_parser(sub)
+    cli_inspect.add_parser(sub)
+    cli_summary.add_parser(sub)
     return parser
 
 
@@ -174,9 +171,8 @@ def serve(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    registry = load_models(settings.specs, settings.kwargs, meta=settings.meta, progress=progress, inputs=settings.inputs)
-
-    # Bind before starting uvicorn: a busy port is a one-line error, and port 0 tells us the real port.
+    # Bind first: a busy port is a one-line error before minutes of model loading, not after;
+    # and port 0 tells us the real port.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -186,6 +182,13 @@ def serve(args: argparse.Namespace) -> int:
         sock.close()
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     port = sock.getsockname()[1]
+    try:
+        registry = load_models(
+            settings.specs, settings.kwargs, meta=settings.meta, progress=progress, inputs=settings.inputs
+        )
+    except BaseException:
+        sock.close()
+        raise
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         progress(
             f"WARNING: listening on {args.host}: anyone who can reach this machine can read and change "

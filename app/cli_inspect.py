@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torchscope.inspect.checkpoints import Checkpoint, open_checkpoint
+from torchscope.units import human_bytes
+
+if TYPE_CHECKING:
+    from torchscope.inspect.checkpoints import Checkpoint
 
 EPILOG = textwrap.dedent(
     """\
@@ -45,6 +47,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from torchscope.inspect.checkpoints import open_checkpoint  # torch is imported only when needed
+
     path: Path = args.file
     ckpt = open_checkpoint(path, trusted_paths=[path] if args.trust_pickle else [])
     data = ckpt.to_dict()
@@ -55,25 +59,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def format_table(ckpt: Checkpoint, data: dict[str, Any]) -> str:
     """The human-readable listing: header, tensor table, dtype totals, optimizer, other entries."""
     lines = [
-        f"{ckpt.name}  [{data['format']}]  {len(ckpt.tensors)} tensors, {_human(data['tensor_bytes'])} of tensor data, "
-        f"file {_human(data['file_bytes'])}"
+        f"{ckpt.name}  [{data['format']}]  {len(ckpt.tensors)} tensors, {human_bytes(data['tensor_bytes'])} of tensor data, "
+        f"file {human_bytes(data['file_bytes'])}"
     ]
     if ckpt.state_dict_path:
         lines.append(f"state_dict: {ckpt.state_dict_path!r}")
     lines += [f"note: {n}" for n in ckpt.notes]
-    rows = [(t.key, "[" + ", ".join(str(s) for s in t.shape) + "]", t.dtype, _human(t.bytes), str(t.group)) for t in ckpt.tensors.values()]
+    rows = [(t.key, "[" + ", ".join(str(s) for s in t.shape) + "]", t.dtype, human_bytes(t.bytes), str(t.group)) for t in ckpt.tensors.values()]
     header = ("key", "shape", "dtype", "size", "group")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     lines.append("")
@@ -83,7 +78,7 @@ def format_table(ckpt: Checkpoint, data: dict[str, Any]) -> str:
         lines.append("  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]), r[3].rjust(widths[3]), r[4]]))
     lines.append("")
     for dt, row in data["by_dtype"].items():
-        lines.append(f"{dt}: {row['tensors']} tensors, {row['numel']:,} elements, {_human(row['bytes'])}")
+        lines.append(f"{dt}: {row['tensors']} tensors, {row['numel']:,} elements, {human_bytes(row['bytes'])}")
     for opt in ckpt.optimizers:
         lines.append("")
         lines.append(f"optimizer {opt.path or '(file)'}: {len(opt.params)} parameters in {len(opt.param_groups)} group(s)")
@@ -100,8 +95,3 @@ def format_table(ckpt: Checkpoint, data: dict[str, Any]) -> str:
             lines.append(f"  {k} = {json.dumps(v)[:200]}")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from torchscope.cli import main
-
-    sys.exit(main(["inspect", *sys.argv[1:]]))

@@ -15,6 +15,9 @@ from torchscope.inspect.errors import NotFound
 
 T = TypeVar("T")
 
+# Prefix of memo keys that depend on the weights' values, not only on the structure.
+VALUES = "values:"
+
 
 def _named_tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     """Every distinct parameter and buffer, persistent or not, by its first name."""
@@ -40,9 +43,13 @@ class LoadedModel:
     inputs: Any = None  # example inputs of --inputs (forward.sources.ResolvedInputs), issue 10
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    # Init-lab plans applied since the original weights (as their JSON): shown while modified.
+    applied: list[dict[str, Any]] = field(default_factory=list, repr=False)
     # Structure views (counts, tree, tables) memoised until the next changed().
     # Only this server touches the served module and it never runs forward(), so
     # its structure changes only through our own actions, which call changed().
+    # Keys starting with VALUES (statistics of the weights) are also forgotten by
+    # ensure_original(), which every action calls before it writes weights in place.
     version: int = 0
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -62,6 +69,10 @@ class LoadedModel:
             value: T = self._memo[key]
             return value
 
+    def _forget_values(self) -> None:
+        for key in [k for k in self._memo if k.startswith(VALUES)]:
+            del self._memo[key]
+
     def changed(self) -> None:
         """Call after anything that may change parameters/buffers (objects, shapes, dtypes, flags)."""
         with self.lock:
@@ -75,6 +86,7 @@ class LoadedModel:
         biases, not a billion-parameter model); ``None`` keeps every tensor.
         """
         with self.lock:
+            self._forget_values()  # the statistics memoised so far are about to be stale
             saved = self.original if self.original is not None else {}
             named = list(_named_tensors(self.module))
             if tensors is None:
@@ -96,6 +108,7 @@ class LoadedModel:
         """Restore the weights kept by ``ensure_original``; returns how many tensors were restored."""
         with self.lock:
             if not self.original:
+                self.applied = []
                 return 0
             current = dict(_named_tensors(self.module))
             for name, saved in self.original.items():
@@ -109,6 +122,7 @@ class LoadedModel:
             restored = len(self.original)
             # The weights are the original again: nothing to keep until the next change.
             self.original = None
+            self.applied = []
             self.changed()
             return restored
 

@@ -12,6 +12,7 @@ from torchscope import TEMPLATES_DIR, __version__
 from torchscope.inspect import histograms
 from torchscope.inspect.registry import LoadedModel, ModelRegistry
 from torchscope.settings import Settings
+from torchscope.units import human_bytes
 
 
 def get_registry(request: Request) -> ModelRegistry:
@@ -47,16 +48,6 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
     templates.env.filters["bytes"] = human_bytes
     return templates
-
-
-def human_bytes(n: int | float) -> str:
-    """1536 -> '1.5 KiB' (binary units, as memory is counted)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load as safetensors_load
+from safetensors.torch import load_model
 
 from torchscope.examples import SmallCNN, TinyTransformerLM
 from torchscope.settings import Settings
@@ -155,19 +157,19 @@ def test_orthogonal_on_half_model_is_refused(make_client: Any) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["pt", "safetensors"])
-def test_state_dict_download_loads_strict(client: TestClient, fmt: str) -> None:
+def test_state_dict_download_loads_strict(client: TestClient, fmt: str, tmp_path: Path) -> None:
     client.post("/api/models/tinytransformerlm/init/apply",
                 json={"rules": [{"match": "*.bias", "fn": "ones_"}], "seed": 0})  # fmt: skip
     r = client.get("/api/models/tinytransformerlm/state_dict", params={"format": fmt})
     assert r.status_code == 200
     assert r.headers["content-disposition"] == f'attachment; filename="tinytransformerlm.{fmt}"'
-    sd = (
-        torch.load(io.BytesIO(r.content), weights_only=True)
-        if fmt == "pt"
-        else safetensors_load(r.content)
-    )
     fresh = TinyTransformerLM()
-    fresh.load_state_dict(sd, strict=True)
+    if fmt == "pt":
+        fresh.load_state_dict(torch.load(io.BytesIO(r.content), weights_only=True), strict=True)
+    else:  # tied weights are stored once (as save_model does): load_model re-ties them
+        (tmp_path / "m.safetensors").write_bytes(r.content)
+        load_model(fresh, str(tmp_path / "m.safetensors"), strict=True)
+        assert "tok_emb.weight" not in safetensors_load(r.content)
     for k, v in served(client, "tinytransformerlm").state_dict().items():
         assert torch.equal(fresh.state_dict()[k], v), k  # the current (modified) weights
 
@@ -197,3 +199,49 @@ def test_snippet_endpoint_returns_runnable_code(client: TestClient) -> None:
 def test_init_page_renders_catalogue(client: TestClient) -> None:
     r = client.get("/models/smallcnn/init")
     assert r.status_code == 200 and "kaiming_normal_" in r.text and 'id="schemes-data"' in r.text
+
+
+def test_meta_model_previews_on_a_materialised_copy_and_refuses_changes(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchscope.inspect.materialise as M
+
+    c = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"], meta=True))
+    plan = {"rules": [{"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {}}], "seed": 3}
+    d = c.post("/api/models/twolayernet/init/preview", json=plan).json()
+    assert d["materialised"] is True and [t["name"] for t in d["tensors"]] == ["fc1.weight", "fc2.weight"]
+    # "now" is torch's default init of a real copy: kaiming_uniform_(a=sqrt(5)) -> U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    fan_in = d["tensors"][0]["shape"][1]
+    assert 0 < d["tensors"][0]["before"]["stats"]["max"] <= fan_in**-0.5
+    assert d["tensors"][0]["after"]["stats"]["nan"] == 0
+    for action in ("apply", "reset"):
+        r = c.post(f"/api/models/twolayernet/init/{action}", json=plan)
+        assert r.status_code == 409 and "meta device" in r.json()["detail"]
+    served = c.app.state.registry.get("twolayernet").module  # type: ignore[attr-defined]
+    assert all(p.is_meta for p in served.parameters())  # the served model is untouched
+    page = c.get("/models/twolayernet/init").text
+    assert 'id="meta-notice" data-materialise="1"' in page and "download-pt" not in page
+    # too large to materialise: said on the page, and a clear 409 from the API
+    monkeypatch.setattr(M, "MAX_MATERIALISE", 10)
+    assert 'data-materialise="0"' in c.get("/models/twolayernet/init").text
+    r = c.post("/api/models/twolayernet/init/preview", json=plan)
+    assert r.status_code == 409 and "too large to materialise" in r.json()["detail"]
+
+
+def test_applied_plans_are_remembered_until_reset(client: TestClient) -> None:
+    base = "/api/models/twolayernet"
+    assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
+    first = {"rules": [{"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {"gain": 2}}], "seed": 3}
+    second = {"rules": [{"match": "*.bias", "tensor": "all", "fn": "zeros_", "args": {}}], "seed": 4}
+    for plan in (first, second):
+        assert client.post(base + "/init/apply", json=plan).status_code == 200
+    # a refused plan is not remembered (it changed nothing)
+    assert client.post(base + "/init/apply", json={"rules": [{"match": "Linear", "fn": "nope_"}]}).status_code == 422
+    got = client.get(base + "/init/applied").json()
+    assert got["modified"] is True
+    assert [p["seed"] for p in got["plans"]] == [3, 4]
+    assert got["plans"][0]["rules"][0] == {"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {"gain": 2}}
+    assert "modified" in client.get("/").text and "modified" in client.get("/models/twolayernet").text
+    client.post(base + "/init/reset")
+    assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
+    assert 'id="modified-badge"' not in client.get("/models/twolayernet").text

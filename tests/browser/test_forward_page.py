@@ -116,7 +116,8 @@ def test_a_shape_bug_is_shown_where_it_happens(page: Page, forward_server: LiveS
 def test_no_inputs_asks_for_them(page: Page, forward_server: LiveServer, page_problems: object) -> None:
     open_forward(page, forward_server, "kwargsonly", state="no-inputs")
     page_problems.console_errors.clear()  # type: ignore[attr-defined]  # the 409 itself is logged
-    expect(page.locator("#inputs-error")).to_contain_text("409: no example inputs for KwargsOnly")
+    expect(page.locator("#inputs-error")).to_contain_text("no example inputs for KwargsOnly")
+    expect(page.locator("#inputs-error")).to_have_attribute("data-status", "409")
     run_inputs(page, "{not json", state="no-inputs")
     expect(page.locator("#inputs-error")).to_contain_text("not valid JSON")
     run_inputs(page, '{"kwargs": {"x": {"shape": [2, 5], "dtype": "flaot32"}}}', state="error")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import inspect
 import math
-import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -534,13 +533,6 @@ def test_catalogue_optimizers_read_from_torch() -> None:
     assert S.OPTIMIZERS["Adam"].momentum_key == "betas"
     assert S.OPTIMIZERS["SGD"].momentum_key == "momentum"
     assert S.OPTIMIZERS["AdamW"].arg("weight_decay").default == 0.01  # type: ignore[union-attr]
-
-
-def test_domain_imports_no_web_framework() -> None:
-    for mod in ("torchscope.inspect.schedules", "torchscope.inspect.safe_expr", "torchscope.inspect.param_groups"):
-        src = inspect.getsource(sys.modules[mod])
-        for banned in ("fastapi", "starlette", "jinja2"):
-            assert f"import {banned}" not in src and f"from {banned}" not in src
 
 
 def test_warmup_that_hands_over_at_its_own_pace_is_not_a_jump() -> None:

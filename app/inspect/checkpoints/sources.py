@@ -1,0 +1,56 @@
+"""Where tensors are materialised from, one at a time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from torchscope.inspect.checkpoints.records import Group
+from torchscope.inspect.checkpoints.unpickler import torch_load
+from torchscope.inspect.checkpoints.walk import Walk, walk_into
+
+# ---------------------------------------------------------------------------
+# Sources: where tensors are materialised from
+
+
+class Source:
+    def tensor(self, key: str) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class ObjectSource(Source):
+    """Tensors already loaded (mmap-backed for torch zip archives)."""
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        self._tensors = tensors
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return self._tensors[key]
+
+
+class TorchZipSource(Source):
+    """``torch.load(mmap=True, weights_only=...)`` on first use: storages are mapped, not read."""
+
+    def __init__(self, path: Path, trusted: bool) -> None:
+        self._path = path
+        self._trusted = trusted
+        self._tensors: dict[str, torch.Tensor] | None = None
+        self._lock = threading.Lock()
+
+    def tensor(self, key: str) -> torch.Tensor:
+        with self._lock:
+            if self._tensors is None:
+                obj = torch_load(self._path, trusted=self._trusted, mmap=True)
+                walk = Walk()
+                walk_into(obj, "", walk, Group.OTHER)
+                self._tensors = walk.tensors
+        return self._tensors[key]
+
+    def close(self) -> None:
+        self._tensors = None
