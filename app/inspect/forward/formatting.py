@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from torchscope.inspect.forward.totals import EXPLAIN
+from torchscope.units import human_bytes
 
 
 class TableFormat(StrEnum):
@@ -21,15 +22,6 @@ def si(n: int | float) -> str:
             return f"{round(value)}" if unit == "" else f"{value:.3g}{unit}"
         value /= 1000
     return str(n)
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def short(desc: Any, limit: int = 60) -> str:
