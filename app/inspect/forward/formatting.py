@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from torchscope.inspect.forward.spec import parse_inputs
 from torchscope.inspect.forward.totals import EXPLAIN
 from torchscope.units import human_bytes
 
@@ -100,16 +101,15 @@ def totals_lines(answer: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _header_lines(answer: dict[str, Any], title: str) -> list[str]:
-    from torchscope.inspect.forward.spec import parse_inputs
-
+def _header_lines(answer: dict[str, Any], title: str) -> tuple[str, str]:
+    """``title: forward on fake tensors (cpu kernels), train mode`` and the inputs line."""
+    run = (
+        f"forward on {answer['mode']} tensors ({answer['device']} kernels), "
+        f"{'train' if answer['training'] else 'eval'} mode"
+    )
     shown = parse_inputs(answer["inputs"]).short()
-    lines = [
-        f"{title}: forward on {answer['mode']} tensors ({answer['device']} kernels), "
-        f"{'train' if answer['training'] else 'eval'} mode",
-        f"inputs ({answer['source']}): {shown}" + (f"  [{answer['note']}]" if answer.get("note") else ""),
-    ]
-    return lines
+    inputs = f"inputs ({answer['source']}): {shown}" + (f"  [{answer['note']}]" if answer.get("note") else "")
+    return f"{title}: {run}", inputs
 
 
 def format_text(answer: dict[str, Any], title: str = "model", depth: int | None = None, explain: bool = False) -> str:
@@ -144,9 +144,8 @@ def _md(cell: str) -> str:
 
 def format_markdown(answer: dict[str, Any], title: str = "model", depth: int | None = None) -> str:
     """The same table as GitHub-flavoured Markdown (full paths, code-formatted), with the totals."""
-    out = [f"**{_md(title)}**: " + " · ".join(_header_lines(answer, title)[0].split(": ", 1)[1:]), ""]
-    out.append(_md(_header_lines(answer, title)[1]))
-    out.append("")
+    run, inputs = _header_lines(answer, "")
+    out = [f"**{_md(title)}**{_md(run)}", "", _md(inputs), ""]
     out.append("| " + " | ".join(("Path", "Class", *HEADER[1:])) + " |")
     out.append("|" + "|".join(["---", "---", "--:", "---", "---", "--:", "--:", "--:"]) + "|")
     kept = [c for c in answer["calls"] if depth is None or c["depth"] <= depth]
