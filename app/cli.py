@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from torchscope import __version__, cli_inspect, cli_security
+from torchscope import __version__, cli_inspect, cli_security, cli_summary
 from torchscope.inspect.errors import InspectError
 
 SERVE_EPILOG = textwrap.dedent(
@@ -28,6 +28,8 @@ SERVE_EPILOG = textwrap.dedent(
       torchscope serve path/to/models.py:MyNet other.module:model_instance
       torchscope serve mypkg:build_llm --meta                 # structure only, no memory
       torchscope serve mypkg:Net --checkpoint runs/ckpt.pth   # open a checkpoint too
+      torchscope serve mypkg:Net --inputs '[[1, 3, 224, 224]]'  # example inputs (Forward page)
+      torchscope serve mypkg:build_llm --meta --inputs mypkg:make_inputs
 
     The server binds 127.0.0.1 (this machine only) unless --host says otherwise:
     the dashboard can read and change your model's weights. It answers only its
@@ -84,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Given once it applies to every SPEC; given once per SPEC it applies in order.",
     )
     serve.add_argument(
+        "--inputs",
+        action="append",
+        default=[],
+        metavar="INPUTS",
+        help="example inputs for the Forward page (shapes, FLOPs, memory per module call): JSON like "
+        "'[[1, 3, 224, 224]]' or '{\"kwargs\": {\"input_ids\": {\"shape\": [1, 128], \"dtype\": \"int64\"}}}', "
+        "a .json file, or a callable's SPEC ('pkg.mod:make_inputs'). Once for all SPECs or once per SPEC; "
+        "without it, inputs are inferred where the model says what it takes.",
+    )
+    serve.add_argument(
         "--meta",
         action="store_true",
         help="build models on torch's meta device: structure and shapes with no memory and no weights "
@@ -122,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_security.add_arguments(serve)
 
     cli_inspect.add_parser(sub)
+    cli_summary.add_parser(sub)
     return parser
 
 
@@ -131,11 +144,14 @@ def _fail(message: str) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from torchscope.inspect.forward.sources import parse_inputs_option
     from torchscope.inspect.loader import parse_kwargs
     from torchscope.inspect.models import load_models
     from torchscope.settings import Settings
 
     kwargs = [parse_kwargs(k) for k in args.kwargs]
+    for text in args.inputs:  # a malformed --inputs fails before any model is loaded
+        parse_inputs_option(text)
     if args.data_dir is not None and not args.data_dir.is_dir():
         return _fail(f"--data-dir {args.data_dir}: not a directory")
     for path in [*args.checkpoint, *args.trust_pickle]:
@@ -148,6 +164,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings(
         specs=list(args.specs),
         kwargs=kwargs,
+        inputs=list(args.inputs),
         meta=args.meta,
         checkpoints=[p.resolve() for p in args.checkpoint],
         trust_pickle=[p.resolve() for p in args.trust_pickle],
@@ -176,7 +193,9 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     port = sock.getsockname()[1]
     try:
-        registry = load_models(settings.specs, settings.kwargs, meta=settings.meta, progress=progress)
+        registry = load_models(
+            settings.specs, settings.kwargs, meta=settings.meta, progress=progress, inputs=settings.inputs
+        )
     except BaseException:
         sock.close()
         raise

@@ -24,6 +24,7 @@ from torchscope.web.compression import CompressedStatic, install_compression
 from torchscope.web.deps import make_templates
 from torchscope.web.errors import install_error_handlers
 from torchscope.web.routers import ROUTERS
+from torchscope.web.routers.forward import prewarm_forward
 from torchscope.web.routers.models import prewarm_structure
 from torchscope.web.routers.weights import prewarm_weights
 from torchscope.web.schemas import install_openapi
@@ -69,6 +70,7 @@ def plotly_js_version() -> str:
 
 def prewarm(models: list[LoadedModel]) -> None:
     prewarm_structure(models)
+    prewarm_forward(models)  # big models only: their forward on fake tensors takes seconds (issue 10)
     prewarm_weights(models)
 
 
@@ -82,7 +84,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         # the background at startup, so the first LR-schedule preview a user asks for is not slow.
         threading.Thread(target=schedules_warm_up, name="torchscope-optim-warmup", daemon=True).start()
         if registry is None:
-            app.state.registry = load_models(settings.specs, settings.kwargs, meta=settings.meta)
+            app.state.registry = load_models(
+                settings.specs, settings.kwargs, meta=settings.meta, inputs=settings.inputs
+            )
         # The structure views of a big model take a few hundred ms to compute the first time
         # (then they are memoised): compute them now, so the first page a user opens is fast.
         # Then the Weights page's statistics (the overview, the first histogram's quantiles).

@@ -16,6 +16,8 @@ class Settings:
     # --kwargs: one dict for every SPEC, or one per SPEC in order.
     kwargs: list[dict[str, Any]] = field(default_factory=list)
     meta: bool = False
+    # --inputs: example inputs (JSON or a callable's SPEC), one for every SPEC or one per SPEC.
+    inputs: list[str] = field(default_factory=list)
     checkpoints: list[Path] = field(default_factory=list)
     # Files whose pickles the user explicitly trusts (resolved paths); nothing else is unpickled freely.
     trust_pickle: list[Path] = field(default_factory=list)

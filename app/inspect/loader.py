@@ -133,6 +133,11 @@ def _resolve_attr(spec: ModelSpec, module: ModuleType) -> Any:
     return obj
 
 
+def resolve_object(spec: ModelSpec) -> Any:
+    """Import the SPEC's target and return the object it names (no call); failures are ModelSpecErrors."""
+    return _resolve_attr(spec, _import_target(spec))
+
+
 def build(spec: ModelSpec, *, meta: bool = False) -> nn.Module:
     """Import and build the module a SPEC names; every failure is a ModelSpecError."""
     obj = _resolve_attr(spec, _import_target(spec))

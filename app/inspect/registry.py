@@ -40,6 +40,7 @@ class LoadedModel:
     module: nn.Module
     meta: bool = False
     doc: str = ""  # first line of the docstring of what the SPEC names
+    inputs: Any = None  # example inputs of --inputs (forward.sources.ResolvedInputs), issue 10
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     # Init-lab plans applied since the original weights (as their JSON): shown while modified.
