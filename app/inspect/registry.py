@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from torchscope.inspect.errors import NotFound
+from torchscope.inspect.live import Change, ModelWatch
 
 T = TypeVar("T")
 
@@ -40,9 +41,13 @@ class LoadedModel:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     # Structure views (counts, tree, tables) memoised until the next changed().
-    # Only this server touches the served module and it never runs forward(), so
-    # its structure changes only through our own actions, which call changed().
+    # A model loaded by the CLI changes only through this server's own actions, which
+    # call changed(); one served from Python (torchscope.show) is also changed by its
+    # owner, and sync() follows it (``watch``: app/inspect/live.py).
     version: int = 0
+    # Bumped by every change, of structure or of values: what an open page polls.
+    revision: int = 0
+    watch: ModelWatch | None = field(default=None, repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -65,7 +70,32 @@ class LoadedModel:
         """Call after anything that may change parameters/buffers (objects, shapes, dtypes, flags)."""
         with self.lock:
             self.version += 1
+            self.revision += 1
             self._memo.clear()
+
+    def touched(self) -> None:
+        """Call after changing values only (shapes, dtypes and objects kept): open pages are told."""
+        with self.lock:
+            self.revision += 1
+
+    def sync(self) -> int:
+        """Follow changes made outside the server (models served from Python); returns ``revision``.
+
+        Free for models the CLI loaded (no ``watch``). A live model whose modules or tensors
+        were replaced by its owner also forgets the originals kept for reset(): writing them
+        back into the owner's new tensors is not what "reset" can mean.
+        """
+        if self.watch is None:
+            return self.revision
+        with self.lock:
+            change = self.watch.check()
+            if change is Change.STRUCTURE:
+                if self.watch.replaced:
+                    self.original = None
+                self.changed()
+            elif change is Change.VALUES:
+                self.revision += 1
+            return self.revision
 
     def ensure_original(self, tensors: Iterable[torch.Tensor] | None = None) -> None:
         """Keep a bit-exact copy of weights before they change; call before any change.
@@ -123,24 +153,33 @@ class ModelRegistry:
 
     def __init__(self) -> None:
         self._models: dict[str, LoadedModel] = {}
+        # torchscope.show() adds models to a running server, from the user's thread.
+        self._lock = threading.Lock()
 
-    def add(self, name: str, spec: str, module: nn.Module, *, meta: bool = False) -> LoadedModel:
+    def add(
+        self, name: str, spec: str, module: nn.Module, *, meta: bool = False, replace: bool = False
+    ) -> LoadedModel:
+        """Serve ``module``; ``replace``: a model of the same name gives up its id (and its place)."""
         base = slugify(name)
-        model_id, n = base, 2
-        while model_id in self._models:
-            model_id, n = f"{base}-{n}", n + 1
-        loaded = LoadedModel(id=model_id, name=name, spec=spec, module=module, meta=meta)
-        self._models[model_id] = loaded
-        return loaded
+        with self._lock:
+            model_id, n = base, 2
+            while model_id in self._models and not replace:
+                model_id, n = f"{base}-{n}", n + 1
+            loaded = LoadedModel(id=model_id, name=name, spec=spec, module=module, meta=meta)
+            self._models[model_id] = loaded
+            return loaded
 
     def get(self, model_id: str) -> LoadedModel:
+        """The model, synced with what its owner changed (models served from Python)."""
         try:
-            return self._models[model_id]
+            loaded = self._models[model_id]
         except KeyError:
             raise NotFound(f"no model with id {model_id!r}", model=model_id) from None
+        loaded.sync()
+        return loaded
 
     def __iter__(self) -> Iterator[LoadedModel]:
-        return iter(self._models.values())
+        return iter(list(self._models.values()))  # a copy: show() may add models meanwhile
 
     def __len__(self) -> int:
         return len(self._models)
