@@ -709,6 +709,7 @@ def apply(loaded: LoadedModel, plan: Plan) -> ApplyResult:
         with torch.no_grad():
             for a in assignments:
                 a.row.tensor.copy_(new[a.row.name])
+        loaded.touched()  # open pages of this model are out of date now
         return ApplyResult(tuple(a.row.name for a in assignments), loaded.modified)
 
 

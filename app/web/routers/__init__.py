@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from torchscope.web.routers import checkpoints, initlab, models, schedules, weights
+from torchscope.web.routers import checkpoints, initlab, live, models, schedules, weights
 
 ROUTERS: list[APIRouter] = [
     models.router,
@@ -12,4 +12,5 @@ ROUTERS: list[APIRouter] = [
     initlab.router,
     schedules.router,
     checkpoints.router,
+    live.router,
 ]

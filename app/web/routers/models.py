@@ -66,9 +66,12 @@ def buffers_json(loaded: LoadedModel) -> Response:
 def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
     """The served models, in the order their SPECs were given."""
     return [
-        {"id": m.id, "name": m.name, "class": m.class_name, "spec": m.spec, "meta": m.meta, "doc": m.doc}
+        {
+            "id": m.id, "name": m.name, "class": m.class_name, "spec": m.spec, "meta": m.meta, "doc": m.doc,
+            "live": m.watch is not None, "revision": m.sync(),
+        }
         for m in registry
-    ]
+    ]  # fmt: skip
 
 
 @router.get("/api/models/{model_id}", tags=["models"])
@@ -130,12 +133,14 @@ def get_lint(loaded: ModelDep) -> list[dict[str, Any]]:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index_page(request: Request, registry: RegistryDep) -> HTMLResponse:
     summaries = []
+    live = {}
     for m in registry:
+        live[m.id] = m.sync()
         s = model_summary(m)
         with m.lock:
             s["lint"] = len(lint.lint(m.module))
         summaries.append(s)
-    return render(request, "index.html", summaries=summaries)
+    return render(request, "index.html", summaries=summaries, live=live)
 
 
 @router.get("/models/{model_id}", response_class=HTMLResponse, include_in_schema=False)
