@@ -73,7 +73,7 @@ def test_two_show_calls_share_one_server_and_a_name_replaces() -> None:
     assert third.url == first.url
     models = httpx.get(base + "/api/models").json()
     assert [(m["id"], m["class"]) for m in models] == [("net", "Sequential"), ("encoder", "Linear"), ("decoder", "Linear")]
-    assert all(m["live"] for m in models)
+    assert all(httpx.get(f"{base}/api/models/{m['id']}/version").json()["live"] for m in models)
 
 
 def test_handle_displays_as_an_iframe_and_says_when_stopped() -> None:

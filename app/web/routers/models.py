@@ -66,12 +66,9 @@ def buffers_json(loaded: LoadedModel) -> Response:
 def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
     """The served models, in the order their SPECs were given."""
     return [
-        {
-            "id": m.id, "name": m.name, "class": m.class_name, "spec": m.spec, "meta": m.meta, "doc": m.doc,
-            "live": m.watch is not None, "revision": m.sync(),
-        }
+        {"id": m.id, "name": m.name, "class": m.class_name, "spec": m.spec, "meta": m.meta, "doc": m.doc}
         for m in registry
-    ]  # fmt: skip
+    ]
 
 
 @router.get("/api/models/{model_id}", tags=["models"])
