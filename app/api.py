@@ -8,6 +8,8 @@ One server per process, in a background thread, bound to 127.0.0.1: a second ``s
 
 from __future__ import annotations
 
+import atexit
+import contextvars
 import html
 import os
 import sys
@@ -33,6 +35,8 @@ PathLike = str | os.PathLike[str]
 # (create_app itself keeps no globals; this is the Python API's session, like %tensorboard's.)
 _current: BackgroundServer | None = None
 _current_lock = threading.Lock()
+_atexit_registered = False
+_serving: contextvars.ContextVar[bool] = contextvars.ContextVar("torchscope_serving", default=False)
 
 __all__ = ["ServerError", "Shown", "serve", "show", "stop"]
 
@@ -184,10 +188,8 @@ def show(
             )
         if server is None:
             settings = Settings(specs=[], port=port or 0, debug=debug)
-            server = BackgroundServer(settings, ModelRegistry())
             _configure(settings, data_dir, trusted, max_upload_mb)
-            server.start()
-            _current = server
+            server = _current = _start(settings)
         else:
             _configure(server.settings, data_dir, trusted, max_upload_mb)
             store = getattr(server.app.state, "checkpoints", None) if server.app is not None else None
@@ -212,7 +214,23 @@ def show(
     shown = Shown(url=url, models=ids, height=height, _server=server)
     if not _in_kernel():
         print(f"torchscope: {', '.join(n for n, _ in named)} at {url}", flush=True)
+        if not _interactive() and not _serving.get():
+            print("torchscope: serving while this script runs (torchscope.serve() waits for Ctrl+C)", flush=True)
     return shown
+
+
+def _interactive() -> bool:
+    return hasattr(sys, "ps1") or bool(sys.flags.interactive)
+
+
+def _start(settings: Settings) -> BackgroundServer:
+    server = BackgroundServer(settings, ModelRegistry()).start()
+    global _atexit_registered
+    if not _atexit_registered:
+        # A script that ends while serving: shut down cleanly rather than kill the thread mid-request.
+        atexit.register(stop)
+        _atexit_registered = True
+    return server
 
 
 def _configure(settings: Settings, data_dir: PathLike | None, trusted: list[Path], max_upload_mb: int | None) -> None:
@@ -238,10 +256,14 @@ def serve(
     debug: bool = False,
 ) -> None:
     """``show``, blocking until Ctrl+C (for scripts); then the server stops cleanly. Prints the URL."""
-    shown = show(
-        models, name=name, inputs=inputs, checkpoint=checkpoint, port=port, data_dir=data_dir,
-        trust_pickle=trust_pickle, max_upload_mb=max_upload_mb, debug=debug,
-    )  # fmt: skip
+    token = _serving.set(True)
+    try:
+        shown = show(
+            models, name=name, inputs=inputs, checkpoint=checkpoint, port=port, data_dir=data_dir,
+            trust_pickle=trust_pickle, max_upload_mb=max_upload_mb, debug=debug,
+        )  # fmt: skip
+    finally:
+        _serving.reset(token)
     if _in_kernel():
         print(f"torchscope: {shown.url}", flush=True)
     print("torchscope: serving until Ctrl+C", flush=True)

@@ -19,30 +19,18 @@ at most 15 ms on 20,000 modules (the page then polls every 1.5 s or more: poll_m
 from __future__ import annotations
 
 import gc
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.structure import best_of
 from benchmarks.zoo import gpt2_small, resnet50_like, wide_model
 from torchscope.inspect import structure
 from torchscope.inspect.live import ModelWatch, TorchHooks
 from torchscope.web.routers.live import MAX_POLL_MS, POLL_MS
-
-
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def torch_walk(model: torch.nn.Module) -> object:
@@ -69,7 +57,7 @@ def measure(name: str, model: torch.nn.Module, hooks: TorchHooks, repeat: int) -
     tensors = len(list(model.parameters())) + len(list(model.buffers()))
     watch = ModelWatch(model, hooks)
     watch.check()
-    check = median_ms(watch.check, repeat)
+    check = best_of(watch.check, repeat)
     last = list(model.parameters())[-1]  # a small tensor: the write itself costs nothing
 
     def write_then_check() -> None:
@@ -81,11 +69,11 @@ def measure(name: str, model: torch.nn.Module, hooks: TorchHooks, repeat: int) -
         model.train(not model.training)
         watch.check()
 
-    write = median_ms(write_then_check, repeat)
-    rebase = median_ms(rebaseline, max(3, repeat // 5))
-    walk = median_ms(lambda: torch_walk(model), max(3, repeat // 5))
-    sums = median_ms(lambda: checksum(model), 3)
-    views = median_ms(lambda: structure_views(model), 3)
+    write = best_of(write_then_check, repeat)
+    rebase = best_of(rebaseline, max(3, repeat // 5))
+    walk = best_of(lambda: torch_walk(model), max(3, repeat // 5))
+    sums = best_of(lambda: checksum(model), 3)
+    views = best_of(lambda: structure_views(model), 3)
     poll = min(MAX_POLL_MS, max(POLL_MS, int(check * 100))) / 1000
     return f"{name:<16}{tensors:>8}{check:>9.2f}{write:>9.2f}{rebase:>9.2f}{walk:>12.2f}{sums:>10.1f}{views:>9.1f}{poll:>8.1f}"
 

@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from torchscope.inspect.structure import paused_gc
+
 # A module tree deeper than this, or one that reaches a module through itself, is walked by
 # torch's own modules() (which de-duplicates) instead of the fast level-by-level walk.
 MAX_DEPTH = 10_000
@@ -193,6 +195,7 @@ class ModelWatch:
         finally:
             self.last_cost_s = time.perf_counter() - started
 
+    @paused_gc  # a check allocates one small object per tensor: see structure.paused_gc
     def _check(self) -> Change:
         hooks = self.hooks
         registrations = hooks.registrations if hooks is not None else -1

@@ -254,3 +254,14 @@ def test_serve_blocks_until_ctrl_c_and_stops_cleanly(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 0, err
     assert out.splitlines() == ["torchscope: stopped", "after serve"] and "Traceback" not in err
+
+
+def test_a_plain_script_prints_the_url_and_exits_cleanly(tmp_path: Path) -> None:
+    script = tmp_path / "show_script.py"
+    script.write_text("import torch, torchscope\nshown = torchscope.show(torch.nn.Linear(2, 2), name='tiny')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("torchscope: tiny at http://127.0.0.1:") and lines[0].endswith("/models/tiny")
+    assert "torchscope.serve()" in lines[1]  # the server ends with the script: say how to keep it
