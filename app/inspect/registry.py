@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -48,6 +49,7 @@ class LoadedModel:
     # Bumped by every change, of structure or of values: what an open page polls.
     revision: int = 0
     watch: ModelWatch | None = field(default=None, repr=False)
+    _checked_at: float = field(default=float("-inf"), repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -87,7 +89,13 @@ class LoadedModel:
         """
         if self.watch is None:
             return self.revision
+        asked = time.monotonic()
         with self.lock:
+            # Requests of one page load come together and queue on the lock: a check that
+            # started after this call was made has seen everything this call could see.
+            if self._checked_at >= asked:
+                return self.revision
+            self._checked_at = time.monotonic()
             change = self.watch.check()
             if change is Change.STRUCTURE:
                 if self.watch.replaced:

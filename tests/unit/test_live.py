@@ -209,3 +209,41 @@ def test_show_replaces_by_name_and_iteration_is_a_snapshot() -> None:
     for _ in registry:  # adding while iterating (a request listing models while show() adds one)
         registry.add("Third", "python", nn.Linear(2, 2))
     assert len(registry) == 4
+
+
+def test_requests_queued_on_the_lock_share_one_check(
+    net: SmallConvNet, hooks: TorchHooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from torchscope.inspect import registry as registry_module
+
+    registry, mid = _live(net, hooks)
+    loaded = registry.get(mid)
+    assert loaded.watch is not None
+    calls: list[int] = []
+    check = loaded.watch.check
+    monkeypatch.setattr(loaded.watch, "check", lambda: calls.append(1) or check())
+    asked = threading.Semaphore(0)
+    clock = time.monotonic
+
+    def monotonic() -> float:
+        asked.release()  # sync() read the clock: this request has "arrived"
+        return clock()
+
+    monkeypatch.setattr(registry_module.time, "monotonic", monotonic)
+    with loaded.lock:  # a page load: five requests arrive while another one holds the lock
+        threads = [threading.Thread(target=loaded.sync) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for _ in threads:
+            assert asked.acquire(timeout=10)
+    for t in threads:
+        t.join()
+    assert len(calls) == 1  # the first one in checks; it started after every other one arrived
+    monkeypatch.undo()
+    with torch.no_grad():
+        net.head.weight.add_(1)
+    rev = loaded.revision
+    assert loaded.sync() == rev + 1  # a call made after a change always checks again
