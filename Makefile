@@ -4,8 +4,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
+# torch is pinned: an unpinned torch would pull a newer, multi-GB CUDA build. On this project's
+# machines torch==2.13.0 resolves to a CPU wheel kept on disk; elsewhere on Linux PyPI's wheel
+# is the CUDA build: add TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu" for CPU.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -15,15 +18,26 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-install: $(PY)
+# Stamps: pip runs again only when pyproject.toml changes, so a second `make serve` starts in seconds.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH)"
 	$(PY) -m pip install -q "$(TORCH)" -e .
+	touch $@
 
-install-test: $(PY)
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH)"
 	$(PY) -m pip install -q "$(TORCH)" -e ".[test,bench]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 # Playwright drives Debian's Chromium (playwright's own browser download cannot work offline).
 chromium:
-	@if [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; then \
+	@if [ -n "$$TORCHSCOPE_CHROMIUM" ] && [ -x "$$TORCHSCOPE_CHROMIUM" ]; then \
+		echo "chromium: $$TORCHSCOPE_CHROMIUM"; \
+	elif [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; then \
 		echo "chromium: present"; \
 	else \
 		echo "chromium: installing Debian's package"; \
@@ -44,8 +58,12 @@ bench: install-test
 	done
 
 # Static checks (strict mypy on the package, ruff on everything).
-lint: $(PY)
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH)"
 	$(PY) -m pip install -q "$(TORCH)" -e ".[test,bench,dev]"
+	touch $@
+
+lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check app tests benchmarks
 	@# mypy cannot follow setuptools' editable finder (torchscope -> app/): give it the mapping as a link.
 	@mkdir -p build/typecheck && ln -sfn ../../app build/typecheck/torchscope

@@ -154,9 +154,8 @@ def serve(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    registry = load_models(settings.specs, settings.kwargs, meta=settings.meta, progress=progress)
-
-    # Bind before starting uvicorn: a busy port is a one-line error, and port 0 tells us the real port.
+    # Bind first: a busy port is a one-line error before minutes of model loading, not after;
+    # and port 0 tells us the real port.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -166,6 +165,11 @@ def serve(args: argparse.Namespace) -> int:
         sock.close()
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     port = sock.getsockname()[1]
+    try:
+        registry = load_models(settings.specs, settings.kwargs, meta=settings.meta, progress=progress)
+    except BaseException:
+        sock.close()
+        raise
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         progress(
             f"WARNING: listening on {args.host}: anyone who can reach this machine can read and change "

@@ -1,8 +1,9 @@
 """The current ``state_dict`` as downloadable bytes: torch's ``.pt`` or ``.safetensors``.
 
-Both load with ``model.load_state_dict(sd, strict=True)`` into a fresh model of
-the same class: ``torch.load(..., weights_only=True)`` for ``.pt``,
-``safetensors.torch.load`` for ``.safetensors``.
+Both load strictly into a fresh model of the same class:
+``model.load_state_dict(torch.load(path, weights_only=True), strict=True)`` for ``.pt``;
+``safetensors.torch.load_model(model, path, strict=True)`` for ``.safetensors``, which
+stores tied weights once, as ``safetensors.torch.save_model`` does (see ``safetensors_dict``).
 """
 
 from __future__ import annotations
@@ -46,28 +47,47 @@ def _checked_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     return sd
 
 
-def safetensors_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A state_dict safetensors accepts: no two names sharing storage, every tensor contiguous on CPU.
+def safetensors_dict(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """What ``safetensors.torch.save_model`` stores: one copy per shared storage, plus the aliases.
 
-    safetensors refuses shared storage (tied weights: ``lm_head.weight`` is
-    ``tok_emb.weight``). ``safetensors.torch.save_model`` drops the duplicate
-    names, and then ``load_state_dict(strict=True)`` fails on the missing key;
-    cloning keeps every key, so strict loading works and re-ties nothing it
-    should not (loading copies into the one shared Parameter twice, same values).
+    safetensors refuses two names on one storage (tied weights: ``lm_head.weight``
+    is ``tok_emb.weight``). Like ``save_model``, each group of names covering one
+    whole storage keeps one name (the first in sorted order, its rule) and the others
+    go into the metadata as ``{removed: kept}``; ``safetensors.torch.load_model(model,
+    path, strict=True)`` re-ties them on load. A name that views only part of a
+    storage keeps its own contiguous copy. Returns ``(tensors, aliases)``.
     """
-    out: dict[str, torch.Tensor] = {}
-    seen: set[tuple[int, int]] = set()
+    # Sharing is found on the tensors' own device (a per-tensor .to("cpu") would break it).
+    groups: dict[tuple[str, int, int], list[str]] = {}
     for name, t in sd.items():
-        t = t.detach().to("cpu")
         storage = t.untyped_storage()
-        key = (storage.data_ptr(), storage.nbytes())
-        if t.numel() and (key in seen or not t.is_contiguous()
-                          or t.storage_offset() or t.nbytes != storage.nbytes()):  # fmt: skip
-            t = t.clone(memory_format=torch.contiguous_format)
-        elif t.numel():
-            seen.add(key)
-        out[name] = t.contiguous()
-    return out
+        if t.numel() and storage.data_ptr() and storage.nbytes():
+            groups.setdefault((str(t.device), storage.data_ptr(), storage.nbytes()), []).append(name)
+    aliases: dict[str, str] = {}
+    partial: set[str] = set()
+    for names in groups.values():
+        if len(names) < 2:
+            continue
+        complete = sorted(n for n in names if _covers_storage(sd[n]))
+        keep = complete[0] if complete else None
+        for name in names:
+            if keep is not None and name != keep and name in complete and sd[name].shape == sd[keep].shape:
+                aliases[name] = keep
+            elif name != keep:
+                partial.add(name)  # a view of part of a shared storage: it gets its own bytes
+    out: dict[str, torch.Tensor] = {}
+    for name, t in sd.items():
+        if name in aliases:
+            continue
+        t = t.detach().to("cpu")
+        out[name] = t.clone(memory_format=torch.contiguous_format) if name in partial else t.contiguous()
+    return out, aliases
+
+
+def _covers_storage(t: torch.Tensor) -> bool:
+    """The tensor spans its whole storage from byte 0 (safetensors' ``_is_complete``)."""
+    storage = t.untyped_storage()
+    return t.data_ptr() == storage.data_ptr() and t.numel() * t.element_size() == storage.nbytes()
 
 
 def export_state_dict(module: nn.Module, fmt: ExportFormat, stem: str) -> Exported:
@@ -77,5 +97,6 @@ def export_state_dict(module: nn.Module, fmt: ExportFormat, stem: str) -> Export
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in sd.items()}, buf)
         return Exported(buf.getvalue(), f"{stem}.pt", "application/octet-stream")
-    data = safetensors_save(safetensors_dict(sd), metadata={"format": "pt"})
+    tensors, aliases = safetensors_dict(sd)
+    data = safetensors_save(tensors, metadata={"format": "pt", **aliases})
     return Exported(data, f"{stem}.safetensors", "application/octet-stream")

@@ -638,6 +638,7 @@ class TensorPreview:
     expected: list[float] | None
 
     def to_dict(self) -> dict[str, Any]:
+        after_n = sum(self.after.counts)
         return {
             "name": self.name,
             "aliases": list(self.aliases),
@@ -648,9 +649,22 @@ class TensorPreview:
             "dtype": self.after.dtype,
             "before": self.before.to_dict(),
             "after": self.after.to_dict(),
+            # "now" and "after" are binned over their own ranges, so their bins differ in width:
+            # counts on one axis would mislead (a wide "now" looks too low); densities compare.
+            "density": {
+                "before": density(self.before.counts, self.before.edges),
+                "after": density(self.after.counts, self.after.edges),
+                "expected": None if self.expected is None else density(self.expected, self.after.edges, after_n),
+            },
             "theory": self.theory,
             "expected": self.expected,
         }
+
+
+def density(counts: Sequence[float], edges: Sequence[float], total: float | None = None) -> list[float]:
+    """Counts per unit of value, normalised to integrate to 1 (``np.histogram(density=True)``)."""
+    n = sum(counts) if total is None else total
+    return [c / (n * (hi - lo)) if n and hi > lo else 0.0 for c, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True)]
 
 
 @dataclass(frozen=True)
@@ -709,8 +723,16 @@ def apply(loaded: LoadedModel, plan: Plan) -> ApplyResult:
         with torch.no_grad():
             for a in assignments:
                 a.row.tensor.copy_(new[a.row.name])
+        if assignments:
+            loaded.applied.append(plan.to_dict())
         loaded.touched()  # open pages of this model are out of date now
         return ApplyResult(tuple(a.row.name for a in assignments), loaded.modified)
+
+
+def applied(loaded: LoadedModel) -> dict[str, Any]:
+    """The plans applied since the original weights (oldest first): what "modified" consists of."""
+    with loaded.lock:
+        return {"modified": loaded.modified, "plans": [dict(p) for p in loaded.applied]}
 
 
 def reset(loaded: LoadedModel) -> dict[str, Any]:

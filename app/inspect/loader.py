@@ -143,7 +143,7 @@ def build(spec: ModelSpec, *, meta: bool = False) -> nn.Module:
         return obj
     if not callable(obj):
         raise ModelSpecError(
-            f"{spec.text}: is a {type(obj).__name__}, not an nn.Module, an nn.Module subclass, "
+            f"{spec.text}: is {_a(type(obj).__name__)}, not an nn.Module, an nn.Module subclass, "
             "or a callable returning one"
         )
     what = obj.__name__ if hasattr(obj, "__name__") else spec.attr
@@ -158,9 +158,14 @@ def build(spec: ModelSpec, *, meta: bool = False) -> nn.Module:
         raise ModelSpecError(f"{spec.text}: {what}({args}) raised {_describe(exc)}") from exc
     if not isinstance(result, nn.Module):
         raise ModelSpecError(
-            f"{spec.text}: {what}(...) returned a {type(result).__name__}, not an nn.Module"
+            f"{spec.text}: {what}(...) returned {_a(type(result).__name__)}, not an nn.Module"
         )
     return result
+
+
+def _a(noun: str) -> str:
+    """'an int', 'a dict': the article English wants before a type name."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def is_meta(module: nn.Module) -> bool:

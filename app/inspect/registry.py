@@ -41,6 +41,8 @@ class LoadedModel:
     doc: str = ""  # first line of the docstring of what the SPEC names
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    # Init-lab plans applied since the original weights (as their JSON): shown while modified.
+    applied: list[dict[str, Any]] = field(default_factory=list, repr=False)
     # Structure views (counts, tree, tables) memoised until the next changed().
     # A model loaded by the CLI changes only through this server's own actions, which
     # call changed(); one served from Python (torchscope.show) is also changed by its
@@ -100,6 +102,7 @@ class LoadedModel:
             if change is Change.STRUCTURE:
                 if self.watch.replaced:
                     self.original = None
+                    self.applied = []
                 self.changed()
             elif change is Change.VALUES:
                 self.revision += 1
@@ -133,6 +136,7 @@ class LoadedModel:
         """Restore the weights kept by ``ensure_original``; returns how many tensors were restored."""
         with self.lock:
             if not self.original:
+                self.applied = []
                 return 0
             current = dict(_named_tensors(self.module))
             for name, saved in self.original.items():
@@ -146,6 +150,7 @@ class LoadedModel:
             restored = len(self.original)
             # The weights are the original again: nothing to keep until the next change.
             self.original = None
+            self.applied = []
             self.changed()
             return restored
 

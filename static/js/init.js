@@ -82,32 +82,46 @@
     }
   }
 
+  function ruleText(r) {
+    const args = Object.entries(r.args || {}).map(([k, v]) => k + "=" + v).join(", ");
+    return r.match + " · " + r.tensor + " → " + r.fn + "(" + args + ")";
+  }
+
+  // The plans applied since the original weights: the page remembers what "modified" is made of.
+  function showApplied(data) {
+    const box = document.getElementById("applied-box");
+    const list = document.getElementById("applied-list");
+    list.replaceChildren(...data.plans.map(p => el("li", {}, "seed " + p.seed + ": " + p.rules.map(ruleText).join("; "))));
+    box.hidden = !(data.modified && data.plans.length);
+  }
+
+  async function refreshApplied() {
+    showApplied(await api(base + "/init/applied"));
+  }
+
   function setStatus(text, modified) {
     status.textContent = text;
     status.dataset.modified = modified ? "1" : "0";
   }
 
   async function drawPreview(item, t) {
-    const b = t.before, a = t.after;
-    const bar = (h, color, name) => {
-      const x = [], w = [];
-      for (let i = 0; i < h.counts.length; i++) { x.push((h.edges[i] + h.edges[i + 1]) / 2); w.push(h.edges[i + 1] - h.edges[i]); }
-      return { type: "bar", x: x, y: h.counts, width: w, name: name, marker: { color: color }, opacity: 0.55 };
-    };
+    const b = t.before, a = t.after, d = t.density;
+    const mids = h => h.counts.map((_, i) => (h.edges[i] + h.edges[i + 1]) / 2);
+    const after = { type: "bar", x: mids(a), y: d.after, width: a.counts.map((_, i) => a.edges[i + 1] - a.edges[i]),
+      name: "after", marker: { color: "#2563eb" }, opacity: 0.55,
+      customdata: a.counts, hovertemplate: "%{x:.4g}: density %{y:.4g} (%{customdata} elements)<extra>after</extra>" };
     // "now" as an outline on top of the "after" bars, so both stay visible where they overlap.
-    const now = { type: "scatter", mode: "lines", name: "now", line: { color: "#374151", width: 1.5, shape: "hv" }, x: [], y: [] };
-    for (let i = 0; i < b.counts.length; i++) { now.x.push(b.edges[i]); now.y.push(b.counts[i]); }
-    now.x.push(b.edges[b.counts.length]); now.y.push(b.counts[b.counts.length - 1]);
-    const traces = [bar(a, "#2563eb", "after"), now];
-    if (t.expected) {
-      const x = [];
-      for (let i = 0; i < a.counts.length; i++) x.push((a.edges[i] + a.edges[i + 1]) / 2);
-      traces.push({ type: "scatter", mode: "lines", x: x, y: t.expected, name: "theory", line: { color: "#ee4c2c", width: 2 } });
+    // Both are densities: the two histograms have their own ranges, hence their own bin widths.
+    const now = { type: "scatter", mode: "lines", name: "now", line: { color: "#374151", width: 1.5, shape: "hv" },
+      x: [...b.edges], y: [...d.before, d.before[d.before.length - 1]] };
+    const traces = [after, now];
+    if (d.expected) {
+      traces.push({ type: "scatter", mode: "lines", x: mids(a), y: d.expected, name: "theory", line: { color: "#ee4c2c", width: 2 } });
     }
     const chart = item.querySelector(".chart");
     await Plotly.newPlot(chart, traces, {
       barmode: "overlay", bargap: 0, margin: { t: 8, r: 8, b: 40, l: 52 }, showlegend: true,
-      xaxis: { title: { text: "weight value" } }, yaxis: { title: { text: "count (elements)" } },
+      xaxis: { title: { text: "weight value" } }, yaxis: { title: { text: "density (per unit of value)" } },
       legend: { orientation: "h", y: -0.3 }, height: 290,
     }, { displaylogo: false, responsive: true });
     chart.dataset.ready = "1";
@@ -155,6 +169,7 @@
     try {
       const d = await api(base + "/init/apply", { method: "POST", body: readPlan() });
       setStatus("applied: " + d.count + " tensor(s) changed; reset restores the original", d.modified);
+      await refreshApplied();
     } catch (err) {
       showError("plan-error", err);
       markRule(err);
@@ -168,6 +183,7 @@
     try {
       const d = await api(base + "/init/reset", { method: "POST" });
       setStatus(d.restored ? "reset: " + d.restored + " tensor(s) restored bit for bit" : "nothing to reset: the weights are the original", d.modified);
+      await refreshApplied();
     } catch (err) {
       showError("plan-error", err);
     }
@@ -210,6 +226,14 @@
   document.getElementById("reset").addEventListener("click", resetModel);
   document.getElementById("snippet-btn").addEventListener("click", showSnippet);
   document.getElementById("copy-snippet").addEventListener("click", copySnippet);
-  addRule();
+  const applied = JSON.parse(document.getElementById("applied-data").textContent);
+  showApplied(applied);
+  const last = applied.modified && applied.plans.length ? applied.plans[applied.plans.length - 1] : null;
+  if (last) {
+    for (const r of last.rules) addRule(r);
+    document.getElementById("seed").value = last.seed;
+  } else {
+    addRule();
+  }
   panel.dataset.ready = "1";
 })();

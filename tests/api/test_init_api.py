@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load as safetensors_load
+from safetensors.torch import load_model
 
 from torchscope.examples import SmallCNN, TinyTransformerLM
 from torchscope.settings import Settings
@@ -155,19 +157,19 @@ def test_orthogonal_on_half_model_is_refused(make_client: Any) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["pt", "safetensors"])
-def test_state_dict_download_loads_strict(client: TestClient, fmt: str) -> None:
+def test_state_dict_download_loads_strict(client: TestClient, fmt: str, tmp_path: Path) -> None:
     client.post("/api/models/tinytransformerlm/init/apply",
                 json={"rules": [{"match": "*.bias", "fn": "ones_"}], "seed": 0})  # fmt: skip
     r = client.get("/api/models/tinytransformerlm/state_dict", params={"format": fmt})
     assert r.status_code == 200
     assert r.headers["content-disposition"] == f'attachment; filename="tinytransformerlm.{fmt}"'
-    sd = (
-        torch.load(io.BytesIO(r.content), weights_only=True)
-        if fmt == "pt"
-        else safetensors_load(r.content)
-    )
     fresh = TinyTransformerLM()
-    fresh.load_state_dict(sd, strict=True)
+    if fmt == "pt":
+        fresh.load_state_dict(torch.load(io.BytesIO(r.content), weights_only=True), strict=True)
+    else:  # tied weights are stored once (as save_model does): load_model re-ties them
+        (tmp_path / "m.safetensors").write_bytes(r.content)
+        load_model(fresh, str(tmp_path / "m.safetensors"), strict=True)
+        assert "tok_emb.weight" not in safetensors_load(r.content)
     for k, v in served(client, "tinytransformerlm").state_dict().items():
         assert torch.equal(fresh.state_dict()[k], v), k  # the current (modified) weights
 
@@ -197,3 +199,22 @@ def test_snippet_endpoint_returns_runnable_code(client: TestClient) -> None:
 def test_init_page_renders_catalogue(client: TestClient) -> None:
     r = client.get("/models/smallcnn/init")
     assert r.status_code == 200 and "kaiming_normal_" in r.text and 'id="schemes-data"' in r.text
+
+
+def test_applied_plans_are_remembered_until_reset(client: TestClient) -> None:
+    base = "/api/models/twolayernet"
+    assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
+    first = {"rules": [{"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {"gain": 2}}], "seed": 3}
+    second = {"rules": [{"match": "*.bias", "tensor": "all", "fn": "zeros_", "args": {}}], "seed": 4}
+    for plan in (first, second):
+        assert client.post(base + "/init/apply", json=plan).status_code == 200
+    # a refused plan is not remembered (it changed nothing)
+    assert client.post(base + "/init/apply", json={"rules": [{"match": "Linear", "fn": "nope_"}]}).status_code == 422
+    got = client.get(base + "/init/applied").json()
+    assert got["modified"] is True
+    assert [p["seed"] for p in got["plans"]] == [3, 4]
+    assert got["plans"][0]["rules"][0] == {"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {"gain": 2}}
+    assert "modified" in client.get("/").text and "modified" in client.get("/models/twolayernet").text
+    client.post(base + "/init/reset")
+    assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
+    assert 'id="modified-badge"' not in client.get("/models/twolayernet").text

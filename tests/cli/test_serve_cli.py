@@ -70,7 +70,7 @@ def test_help_explains_every_option() -> None:
         (["no_such_module:net"], "no_such_module:net: no module named 'no_such_module'"),
         (["missing/models.py:Net"], "file not found: missing/models.py"),
         (["torchscope.examples:Nope"], "torchscope.examples has no attribute 'Nope'"),
-        (["tests.fixtures.models:NOT_CALLABLE"], "is a int, not an nn.Module"),
+        (["tests.fixtures.models:NOT_CALLABLE"], "is an int, not an nn.Module"),
         (["tests.fixtures.models:build_not_a_module"], "returned a dict, not an nn.Module"),
         (["tests.fixtures.models:build_raises", "--kwargs", '{"depth": 3}'],
          "build_raises(depth=3) raised ValueError: depth 3 is not supported"),
@@ -151,6 +151,7 @@ def test_busy_port_is_a_clear_error() -> None:
         result = run_cli("serve", "torchscope.examples:TwoLayerNet", "--port", str(port))
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "loading" not in result.stderr  # checked before any model is built (issue 8)
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["serve", "--help"], ["inspect", "--help"]])

@@ -412,3 +412,25 @@ def test_class_match_is_isinstance_by_name() -> None:
     # out_proj is a NonDynamicallyQuantizableLinear, a subclass of Linear
     assert "blocks.layers.0.self_attn.out_proj.weight" in names
     assert "blocks.layers.0.linear1.weight" in names
+
+
+def test_preview_densities_equal_numpy_density_and_integrate_to_one() -> None:
+    import numpy as np
+
+    from torchscope.inspect.initlab import density
+
+    torch.manual_seed(0)
+    values = torch.randn(1000).numpy()
+    counts, edges = np.histogram(values, bins=17)
+    assert density(counts.tolist(), edges.tolist()) == pytest.approx(np.histogram(values, bins=17, density=True)[0].tolist())
+    model = nn.Linear(40, 30)
+    plan = L.parse_plan({"rules": [{"match": "Linear", "tensor": "weight", "fn": "normal_", "args": {"std": 5.0}}]})
+    t = L.preview(model, plan, bins=16).to_dict()["tensors"][0]
+    for h, d in ((t["before"], t["density"]["before"]), (t["after"], t["density"]["after"])):
+        widths = np.diff(h["edges"])
+        assert float(np.dot(d, widths)) == pytest.approx(1.0)
+    # the theory curve is a density over the "after" bins too (counts / (n * width))
+    n = sum(t["after"]["counts"])
+    assert t["density"]["expected"] == pytest.approx(
+        [e / (n * w) for e, w in zip(t["expected"], np.diff(t["after"]["edges"]), strict=True)]
+    )

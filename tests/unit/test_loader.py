@@ -65,7 +65,7 @@ def test_meta_builds_without_memory() -> None:
         ("no_such_pkg.models:net", None, "no module named 'no_such_pkg'"),
         ("torchscope.examples:Nope", None, "torchscope.examples has no attribute 'Nope'"),
         ("tests.fixtures.models:Zoo.nope", None, "tests.fixtures.models:Zoo has no attribute 'nope'"),
-        ("tests.fixtures.models:NOT_CALLABLE", None, "is a int, not an nn.Module"),
+        ("tests.fixtures.models:NOT_CALLABLE", None, "is an int, not an nn.Module"),
         ("tests.fixtures.models:build_not_a_module", None, "returned a dict, not an nn.Module"),
         ("tests.fixtures.models:build_raises", {"depth": 5}, "build_raises(depth=5) raised ValueError: depth 5 is not supported"),
         ("torchscope.examples:TwoLayerNet", {"nope": 1}, "unexpected keyword argument 'nope'"),

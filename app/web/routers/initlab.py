@@ -56,6 +56,12 @@ def post_reset(loaded: ModelDep) -> dict[str, Any]:
     return initlab.reset(loaded)
 
 
+@router.get("/api/models/{model_id}/init/applied", tags=["init"])
+def get_applied(loaded: ModelDep) -> dict[str, Any]:
+    """The init plans applied since the original weights, oldest first (empty after a reset)."""
+    return initlab.applied(loaded)
+
+
 @router.post("/api/models/{model_id}/init/snippet", tags=["init"])
 def post_snippet(loaded: ModelDep, plan: PlanBody) -> dict[str, Any]:
     """A runnable ``weights_init(model, seed)`` reproducing the plan (validated against this model)."""
@@ -90,6 +96,7 @@ def init_page(request: Request, loaded: ModelDep) -> HTMLResponse:
         "init.html",
         model=loaded,
         schemes=initlab.schemes_payload(),
+        applied=initlab.applied(loaded),
         classes=classes,
         tensor_names=names,
         max_seed=initlab.MAX_SEED,
