@@ -179,6 +179,9 @@ class ModelRegistry:
             while model_id in self._models and not replace:
                 model_id, n = f"{base}-{n}", n + 1
             loaded = LoadedModel(id=model_id, name=name, spec=spec, module=module, meta=meta)
+            old = self._models.get(model_id)
+            if old is not None:  # pages open on the replaced model must see a newer revision
+                loaded.version, loaded.revision = old.version + 1, old.revision + 1
             self._models[model_id] = loaded
             return loaded
 

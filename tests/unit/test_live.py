@@ -203,8 +203,10 @@ def test_show_replaces_by_name_and_iteration_is_a_snapshot() -> None:
     registry = ModelRegistry()
     first = registry.add("Net", "python", nn.Linear(2, 2))
     registry.add("Other", "python", nn.Linear(2, 2))
+    first.touched()
     again = registry.add("Net", "python", nn.Linear(3, 3), replace=True)
     assert again.id == first.id and [m.id for m in registry] == ["net", "other"]
+    assert again.revision == 2 and again.version == 1  # a page open on the old one is out of date
     assert registry.get("net") is again
     for _ in registry:  # adding while iterating (a request listing models while show() adds one)
         registry.add("Third", "python", nn.Linear(2, 2))
