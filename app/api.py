@@ -14,6 +14,7 @@ import html
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,9 @@ def show(
 
     with _current_lock:
         server = _current if _current is not None and _current.running else None
+        if server is None and _current is not None:  # its thread died: release what it held
+            _current.stop()
+            _current = None
         if server is not None and port not in (None, 0, server.port):
             raise ValueError(
                 f"a torchscope server already runs on port {server.port}; call torchscope.stop() first "
@@ -208,7 +212,11 @@ def show(
             server.inputs[loaded.id] = inputs
             ids.append(loaded.id)
         if checkpoints and server.app is not None:
-            server.app.state.checkpoints.open_startup(checkpoints)
+            store = server.app.state.checkpoints
+            known = len(store.failures)
+            store.open_startup(checkpoints)  # as --checkpoint: a file that cannot be opened is reported, not fatal
+            for failure in store.failures[known:]:
+                warnings.warn(f"torchscope: checkpoint {failure.path}: {failure.message}", stacklevel=2)
 
     url = f"{server.url}/models/{ids[0]}" if len(ids) == 1 else f"{server.url}/"
     shown = Shown(url=url, models=ids, height=height, _server=server)

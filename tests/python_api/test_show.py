@@ -265,3 +265,13 @@ def test_a_plain_script_prints_the_url_and_exits_cleanly(tmp_path: Path) -> None
     lines = out.stdout.splitlines()
     assert lines[0].startswith("torchscope: tiny at http://127.0.0.1:") and lines[0].endswith("/models/tiny")
     assert "torchscope.serve()" in lines[1]  # the server ends with the script: say how to keep it
+
+
+def test_a_checkpoint_that_cannot_be_opened_is_a_warning_and_the_model_is_served(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.warns(UserWarning, match="broken.pt"):
+        shown = torchscope.show(nn.Linear(2, 2), checkpoint=bad)
+    assert httpx.get(shown.url).status_code == 200
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        torchscope.show(nn.Linear(2, 2), checkpoint=tmp_path / "missing.pt")
