@@ -17,6 +17,9 @@ from torchscope.inspect.live import Change, ModelWatch
 
 T = TypeVar("T")
 
+# Prefix of memo keys that depend on the weights' values, not only on the structure.
+VALUES = "values:"
+
 
 def _named_tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     """Every distinct parameter and buffer, persistent or not, by its first name."""
@@ -47,6 +50,9 @@ class LoadedModel:
     # A model loaded by the CLI changes only through this server's own actions, which
     # call changed(); one served from Python (torchscope.show) is also changed by its
     # owner, and sync() follows it (``watch``: app/inspect/live.py).
+    # Keys starting with VALUES (statistics of the weights) are also forgotten by
+    # ensure_original(), which every action calls before it writes weights in place,
+    # and by sync() when the owner wrote weights.
     version: int = 0
     # Bumped by every change, of structure or of values: what an open page polls.
     revision: int = 0
@@ -69,6 +75,10 @@ class LoadedModel:
                 self._memo[key] = compute()
             value: T = self._memo[key]
             return value
+
+    def _forget_values(self) -> None:
+        for key in [k for k in self._memo if k.startswith(VALUES)]:
+            del self._memo[key]
 
     def changed(self) -> None:
         """Call after anything that may change parameters/buffers (objects, shapes, dtypes, flags)."""
@@ -105,6 +115,7 @@ class LoadedModel:
                     self.applied = []
                 self.changed()
             elif change is Change.VALUES:
+                self._forget_values()  # memoised statistics of the weights; structure views stay
                 self.revision += 1
             return self.revision
 
@@ -115,6 +126,7 @@ class LoadedModel:
         biases, not a billion-parameter model); ``None`` keeps every tensor.
         """
         with self.lock:
+            self._forget_values()  # the statistics memoised so far are about to be stale
             saved = self.original if self.original is not None else {}
             named = list(_named_tensors(self.module))
             if tensors is None:

@@ -54,7 +54,8 @@ def test_bad_value_shows_the_422_next_to_the_field(page: Page, live_server: Live
     page.fill('[data-field="scheduler.args.schedulers[1].args.T_max"]', "0")
     box = page.locator("#preview-error")
     expect(box).to_be_visible()
-    expect(box).to_contain_text("422")
+    expect(box).to_contain_text("Invalid input: ")
+    expect(box).to_have_attribute("data-status", "422")
     expect(box).to_contain_text("T_max")
     expect(page.locator('.field.invalid[data-arg="scheduler.args.schedulers[1].args.T_max"]')).to_have_count(1)
     # The browser logs the failed request as a console error: expected here.
