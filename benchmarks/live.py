@@ -7,6 +7,9 @@ a ResNet-50-like CNN and a 20,000-module model, times:
   from Python pays), and after an in-place write to one tensor;
 - ``rebaseline``: a check after a structure change (it also takes weak references to every
   module and tensor);
+- ``stamp``: ``content_stamp(bits=False)`` of every tensor, what reusing the Weights page's memoised
+  statistics of a live model costs (writes through ``.data`` bump no counter), next to
+  ``table``, computing those statistics again;
 - the alternatives, measured in the same run: torch's own ``named_modules()`` +
   ``named_parameters()`` + ``named_buffers()`` walk (the obvious way to fingerprint), a content
   checksum of every tensor (the only way to see writes through ``.data``), and recomputing the
@@ -28,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.structure import best_of
 from benchmarks.zoo import gpt2_small, resnet50_like, wide_model
-from torchscope.inspect import structure
-from torchscope.inspect.live import ModelWatch, TorchHooks
+from torchscope.inspect import overview, structure
+from torchscope.inspect.live import ModelWatch, TorchHooks, content_stamp
 from torchscope.web.routers.live import MAX_POLL_MS, POLL_MS
 
 
@@ -74,15 +77,24 @@ def measure(name: str, model: torch.nn.Module, hooks: TorchHooks, repeat: int) -
     walk = best_of(lambda: torch_walk(model), max(3, repeat // 5))
     sums = best_of(lambda: checksum(model), 3)
     views = best_of(lambda: structure_views(model), 3)
+    every = [*model.parameters(), *model.buffers()]
+    stamp = best_of(lambda: content_stamp(every, bits=False), 3)  # as the table's guard
+    table = best_of(lambda: overview.tensor_table(model), 1)
     poll = min(MAX_POLL_MS, max(POLL_MS, int(check * 100))) / 1000
-    return f"{name:<16}{tensors:>8}{check:>9.2f}{write:>9.2f}{rebase:>9.2f}{walk:>12.2f}{sums:>10.1f}{views:>9.1f}{poll:>8.1f}"
+    return (
+        f"{name:<16}{tensors:>8}{check:>9.2f}{write:>9.2f}{rebase:>9.2f}{walk:>12.2f}{sums:>10.1f}{views:>9.1f}"
+        f"{stamp:>9.1f}{table:>9.1f}{poll:>8.1f}"
+    )
 
 
 def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     hooks = TorchHooks()
     hooks.install()
-    header = f"{'model':<16}{'tensors':>8}{'check':>9}{'+write':>9}{'rebase':>9}{'torch walk':>12}{'checksum':>10}{'views':>9}{'poll':>8}"
+    header = (
+        f"{'model':<16}{'tensors':>8}{'check':>9}{'+write':>9}{'rebase':>9}{'torch walk':>12}{'checksum':>10}{'views':>9}"
+        f"{'stamp':>9}{'table':>9}{'poll':>8}"
+    )
     print(header + "   (ms; poll in s)")
     for name, build, repeat in [
         ("GPT-2 small", gpt2_small, 50),

@@ -15,9 +15,11 @@ compared with the last one, in two parts:
   2.13, CPU ``Adam(fused=True)``), and BatchNorm's running statistics are updated the same way
   (its ``num_batches_tracked`` is bumped, which is what catches a forward in train mode).
 
-Not seen: in-place writes through ``.data`` (``p.data.normal_()``): ``.data`` has a version
-counter of its own, by design. Numbers are never stale for it (histograms and statistics are
-computed per request, never memoised); only the page's "changed" notice can miss such a write.
+Not seen: in-place writes through ``.data`` (``p.data.normal_()``, a hand-written SGD step
+``p.data -= lr * p.grad``) or through a NumPy view: ``.data`` has a version counter of its
+own, by design. Memoised statistics of a live model are therefore also checked against
+``content_stamp`` (a digest of the tensors they were computed from) before they are reused,
+so numbers are never stale; only the page's "changed" notice can miss such a write.
 
 Cost: a few list comprehensions over modules and tensors, at C speed per element
 (``benchmarks/live.py``: GPT-2 small and a 20,000-module model).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import enum
 import time
 import weakref
+from collections.abc import Iterable
 from itertools import chain
 from operator import attrgetter, methodcaller
 from typing import Any
@@ -36,7 +39,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from torchscope.inspect.structure import paused_gc
+from torchscope.inspect.structure import is_uninitialized, paused_gc
 
 # A module tree deeper than this, or one that reaches a module through itself, is walked by
 # torch's own modules() (which de-duplicates) instead of the fast level-by-level walk.
@@ -260,3 +263,48 @@ class ModelWatch:
         return total
 
 
+
+
+class _Unknown:
+    """A stamp part equal to nothing (not even itself): what cannot be digested is recomputed."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@torch.no_grad()
+def content_stamp(tensors: Iterable[torch.Tensor], *, bits: bool = True) -> tuple[object, ...]:
+    """A digest of tensors' values: the L2 norm of each (one fused pass, ``torch._foreach_norm``,
+    as ``clip_grad_norm_`` computes it) and, with ``bits``, the xor of each one's bits
+    (``torch.hash_tensor``, one more pass).
+
+    The norm sees any write to many values (an init, an SGD step, a mask); the xor also sees
+    one value changed by less than the norm's rounding. What keeps both (a permutation of the
+    values) is the one write it cannot see. No copy; costs in ``benchmarks/live.py``.
+    """
+    xs = [t.detach() for t in tensors]
+    real = [i for i, x in enumerate(xs) if _has_values(x) and x.is_floating_point()]
+    try:
+        norms = torch._foreach_norm([xs[i] for i in real]) if real else []
+        by_index = {i: n.item() for i, n in zip(real, norms, strict=True)}
+    except (RuntimeError, TypeError, NotImplementedError):  # e.g. float8: compared as unknown below
+        by_index = {}
+    out: list[object] = []
+    for i, x in enumerate(xs):
+        if not _has_values(x):
+            out.append(None)  # no values: nothing can change them
+            continue
+        try:
+            size = by_index[i] if i in by_index else x.abs().sum().item()
+            xor = int(torch.hash_tensor(x).item()) if bits and not x.is_complex() else 0
+        except (RuntimeError, TypeError, NotImplementedError, AttributeError, KeyError):
+            out.append(_Unknown())  # float8, torch < 2.8: recompute rather than guess
+            continue
+        out.append((size, xor) if size == size else _Unknown())  # NaN: always recompute
+    return tuple(out)
+
+
+def _has_values(t: torch.Tensor) -> bool:
+    return not (t.is_meta or is_uninitialized(t) or t.numel() == 0)

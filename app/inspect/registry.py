@@ -59,6 +59,7 @@ class LoadedModel:
     watch: ModelWatch | None = field(default=None, repr=False)
     _checked_at: float = field(default=float("-inf"), repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    _stamps: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def class_name(self) -> str:
@@ -68,9 +69,22 @@ class LoadedModel:
     def modified(self) -> bool:
         return bool(self.original)
 
-    def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """``compute()`` once per structure version (call under ``lock``)."""
+    def memo(self, key: str, compute: Callable[[], T], stamp: Callable[[], object] | None = None) -> T:
+        """``compute()`` once per structure version (call under ``lock``).
+
+        ``stamp`` (for VALUES keys): a digest of the tensors ``compute`` reads (live.content_stamp).
+        A model served from Python can be written in ways its version counters do not show
+        (``p.data.normal_()``): there a VALUES entry is reused only while its stamp is unchanged,
+        and one without a stamp is not kept. Models the CLI loaded never compute it.
+        """
         with self.lock:
+            if self.watch is not None and key.startswith(VALUES):
+                if stamp is None:
+                    return compute()
+                now = stamp()
+                if self._stamps.get(key) != now:
+                    self._memo.pop(key, None)
+                    self._stamps[key] = now
             if key not in self._memo:
                 self._memo[key] = compute()
             value: T = self._memo[key]

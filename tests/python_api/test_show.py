@@ -275,3 +275,27 @@ def test_a_checkpoint_that_cannot_be_opened_is_a_warning_and_the_model_is_served
     assert httpx.get(shown.url).status_code == 200
     with pytest.raises(FileNotFoundError, match="no such file"):
         torchscope.show(nn.Linear(2, 2), checkpoint=tmp_path / "missing.pt")
+
+
+def test_writes_that_bypass_version_counters_are_not_served_stale() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    shown = torchscope.show(model, name="hand-trained")
+    api_url = shown.url.replace("/models/", "/api/models/")
+
+    def served() -> tuple[dict[str, Any], dict[str, Any]]:
+        hist = httpx.get(api_url + "/histogram", params={"tensor": "0.weight"}).json()
+        overview = httpx.get(api_url + "/overview").json()
+        return hist["stats"], overview
+
+    stats, overview = served()
+    assert served() == (stats, overview)  # memoised: the same answer
+    version = model[0].weight._version
+    model[0].weight.data.normal_(0, 0.02)  # the old idiom: .data has a version counter of its own
+    model[0].bias.detach().numpy()[:] = 0.5  # a NumPy view: no counter at all
+    assert model[0].weight._version == version
+    new_stats, new_overview = served()
+    assert new_stats["mean"] == pytest.approx(model[0].weight.mean().item(), rel=1e-5, abs=1e-7)
+    assert new_stats["std"] == pytest.approx(model[0].weight.std().item(), rel=1e-4)
+    assert new_overview != overview
+    assert httpx.get(api_url + "/histogram", params={"tensor": "0.bias"}).json()["stats"]["mean"] == 0.5

@@ -249,3 +249,22 @@ def test_requests_queued_on_the_lock_share_one_check(
         net.head.weight.add_(1)
     rev = loaded.revision
     assert loaded.sync() == rev + 1  # a call made after a change always checks again
+
+
+def test_content_stamp_sees_writes_that_version_counters_miss() -> None:
+    from torchscope.inspect.live import content_stamp
+
+    big = torch.randn(1000, 1000)
+    small = torch.zeros(6)
+    before = content_stamp([big, small])
+    assert content_stamp([big, small]) == before  # the same values: the same stamp
+    small.data.fill_(1.0)  # an even count of equal values: their xor is 0 again, the norm is not
+    assert content_stamp([small], bits=False) != content_stamp([torch.zeros(6)], bits=False)
+    one = content_stamp([big])
+    big.data[3, 4] += 1e-6  # below the norm's float32 rounding: only the bits see it
+    assert content_stamp([big]) != one
+    assert content_stamp([big], bits=False) == content_stamp([big], bits=False)
+    odd = [torch.tensor([float("nan")]), torch.empty(3, device="meta"), torch.ones(2, dtype=torch.int64)]
+    stamp = content_stamp(odd)
+    assert stamp != content_stamp(odd)  # NaN: never equal, so never reused
+    assert stamp[1] is None and stamp[2] == content_stamp([odd[2]])[0]
