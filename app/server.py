@@ -7,6 +7,7 @@ the socket: nothing is left behind, and the port is free again.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -47,6 +48,7 @@ class BackgroundServer:
         self._sock: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -89,6 +91,7 @@ class BackgroundServer:
                 self.stop()
                 raise ServerError("the torchscope server did not start (see the log above)")
             time.sleep(0.01)
+        self._loop = self._server.servers[0].get_loop() if self._server.servers else None
         return self
 
     def stop(self) -> None:
@@ -97,6 +100,11 @@ class BackgroundServer:
             self._server.should_exit = True
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(STOP_TIMEOUT_S)
+            # The thread pool that ran the endpoints (AnyIO worker threads of this server's event
+            # loop) is told to stop when the loop ends; wait until its threads have.
+            for worker in threading.enumerate():
+                if self._loop is not None and getattr(worker, "loop", None) is self._loop:
+                    worker.join(STOP_TIMEOUT_S)
         if self._sock is not None:
             self._sock.close()
         self.hooks.remove()

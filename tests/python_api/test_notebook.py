@@ -40,6 +40,13 @@ def _result(cell: Any) -> dict[str, Any]:
     return data
 
 
+def _overview(http: httpx.Client) -> dict[str, tuple[float, float]]:
+    """(mean, std) of each parameter, from the Weights page's overview (one bucket per tensor here)."""
+    buckets = http.get("/api/models/mlp/overview").json()["buckets"]
+    stats = buckets["parameters"]
+    return {n: (m, s) for n, m, s in zip(buckets["name"], stats["mean"], stats["std"], strict=True)}
+
+
 def test_show_in_a_notebook_embeds_a_live_dashboard(tmp_path: Path) -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -63,14 +70,14 @@ def test_show_in_a_notebook_embeds_a_live_dashboard(tmp_path: Path) -> None:
             assert [m["id"] for m in http.get("/api/models").json()] == ["mlp"]
             assert http.get("/models/mlp").status_code == 200  # what the iframe loads
             before = http.get("/api/models/mlp/histogram", params={"tensor": "0.weight"}).json()
-            stats_before = {t["name"]: t["stats"] for t in http.get("/api/models/mlp/overview").json()["tensors"]}
+            stats_before = _overview(http)
             revision = http.get("/api/models/mlp/version").json()["revision"]
 
             client.execute_cell(code[1], nb.cells.index(code[1]))  # one SGD step in the kernel
             mean_in_kernel = float(_result(code[1])["text/plain"])
 
             after = http.get("/api/models/mlp/histogram", params={"tensor": "0.weight"}).json()
-            stats_after = {t["name"]: t["stats"] for t in http.get("/api/models/mlp/overview").json()["tensors"]}
+            stats_after = _overview(http)
             assert http.get("/api/models/mlp/version").json()["revision"] > revision
         assert after["stats"]["mean"] == pytest.approx(mean_in_kernel, rel=1e-6)
         assert after["counts"] != before["counts"]
