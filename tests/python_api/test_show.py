@@ -3,8 +3,10 @@ left bit-identical by browsing every page (the server runs in this test's own pr
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -74,6 +76,8 @@ def test_two_show_calls_share_one_server_and_a_name_replaces() -> None:
     models = httpx.get(base + "/api/models").json()
     assert [(m["id"], m["class"]) for m in models] == [("net", "Sequential"), ("encoder", "Linear"), ("decoder", "Linear")]
     assert all(httpx.get(f"{base}/api/models/{m['id']}/version").json()["live"] for m in models)
+    index = re.search(r"data-live='([^']*)'", httpx.get(base + "/").text)
+    assert index and sorted(json.loads(index.group(1))) == ["decoder", "encoder", "net"]  # the index polls them
 
 
 def test_handle_displays_as_an_iframe_and_says_when_stopped() -> None:
