@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # torch builds its first optimizer slowly (it imports torch._dynamo, ~3 s here): do it in
         # the background at startup, so the first LR-schedule preview a user asks for is not slow.
-        threading.Thread(target=schedules_warm_up, name="torchscope-optim-warmup", daemon=True).start()
+        warmup = threading.Thread(target=schedules_warm_up, name="torchscope-optim-warmup", daemon=True)
+        warmup.start()
         if registry is None:
             app.state.registry = load_models(
                 settings.specs, settings.kwargs, meta=settings.meta, inputs=settings.inputs
@@ -90,16 +91,21 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         # The structure views of a big model take a few hundred ms to compute the first time
         # (then they are memoised): compute them now, so the first page a user opens is fast.
         # Then the Weights page's statistics (the overview, the first histogram's quantiles).
-        threading.Thread(
+        prewarmer = threading.Thread(
             target=prewarm, args=(list(app.state.registry),), name="torchscope-prewarm", daemon=True
-        ).start()
+        )
+        prewarmer.start()
         # Checkpoints (issue 5): open --checkpoint files into app.state.checkpoints; uploads get a temp dir.
         from torchscope.web.routers.checkpoints import start_checkpoints, stop_checkpoints
 
         start_checkpoints(app, settings)
-        threading.Thread(target=vendor.precompress, args=(cartesian,), name="torchscope-gzip", daemon=True).start()
+        gzip = threading.Thread(target=vendor.precompress, args=(cartesian,), name="torchscope-gzip", daemon=True)
+        gzip.start()
         yield
         stop_checkpoints(app)
+        # torchscope.show() serves from the user's own process: stopping leaves no thread behind.
+        for thread in (warmup, prewarmer, gzip):
+            thread.join(timeout=10)
 
     app = FastAPI(
         title="torchscope",

@@ -138,7 +138,8 @@ def pair_source(
         return a, checkpoint_source(other)
     if loaded is None:
         raise InvalidRequest("give another checkpoint or a model to compare with", rule="diff")
-    return a, model_source(loaded)
+    with loaded.lock:  # state_dict() walks the model: a read like any other
+        return a, model_source(loaded)
 
 
 def pair_tensors(a: TensorSource, b: TensorSource, key: str) -> tuple[torch.Tensor, torch.Tensor]:

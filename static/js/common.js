@@ -27,7 +27,11 @@
   async function api(url, opts) {
     busyStart();
     try {
-      return await request(url, opts);
+      const data = await request(url, opts);
+      // live.js listens: a change this page made itself (init apply, checkpoint load) is no news.
+      const method = (opts && opts.method) || "GET";
+      if (method !== "GET") document.dispatchEvent(new CustomEvent("ts:done", { detail: { method, url } }));
+      return data;
     } finally {
       busyEnd();
     }

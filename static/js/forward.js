@@ -45,7 +45,7 @@
     const src = document.getElementById("inputs-source");
     src.textContent = data.source;
     src.className = "badge" + (data.source === "inferred" ? " warn" : " ok");
-    src.title = { given: "edited here", cli: "from --inputs", inferred: "inferred from the model: check them" }[data.source] || "";
+    src.title = { given: "edited here", cli: "from --inputs", python: "from torchscope.show(inputs=...)", inferred: "inferred from the model: check them" }[data.source] || "";
     document.getElementById("inputs-note").textContent = data.note || "";
   }
 

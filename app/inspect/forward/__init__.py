@@ -31,6 +31,7 @@ from torchscope.inspect.forward.sources import (
     cli_inputs,
     model_inputs,
     parse_inputs_option,
+    python_inputs,
     resolve_inputs,
 )
 from torchscope.inspect.forward.spec import InputSpec, TensorSpec, parse_inputs
@@ -56,6 +57,7 @@ __all__ = [
     "parse_inputs",
     "parse_inputs_option",
     "per_module",
+    "python_inputs",
     "resolve_inputs",
     "run_forward",
 ]

@@ -13,6 +13,7 @@ or ``(args, kwargs)``; a callable with one required parameter is given the model
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ MAX_OPTION_BYTES = 1 << 20  # --inputs JSON text or file
 class Source(StrEnum):
     given = "given"  # with the request (the page's editor, POST /forward)
     cli = "cli"  # --inputs
+    python = "python"  # torchscope.show(model, inputs=...)
     inferred = "inferred"  # from the model itself (see infer.py)
 
 
@@ -167,6 +169,50 @@ def cli_inputs(option: InputsOption, module: nn.Module) -> ResolvedInputs:
         return ResolvedInputs(option.spec, Source.cli, "--inputs")
     values = _split(_call_maker(option, module), option.text)
     return ResolvedInputs(spec_of_values(*values), Source.cli, f"--inputs {option.text}", values)
+
+
+def python_inputs(value: Any, module: nn.Module) -> ResolvedInputs | None:
+    """``torchscope.show(model, inputs=value)``: real inputs, a callable making them, or ``--inputs``'s forms.
+
+    ``value`` may be a tensor, a tuple/list of positional arguments, a dict of keyword
+    arguments, ``(args, kwargs)``, a callable returning one of those (given the model when it
+    takes one argument), or what ``--inputs`` takes (JSON text, a JSON-like spec such as
+    ``[[1, 3, 224, 224]]``, a ``.json`` file, a callable's SPEC). ``None``: none given.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        given = cli_inputs(parse_inputs_option(value), module)
+        return dataclasses.replace(given, source=Source.python, note=given.note.replace("--inputs", "inputs=", 1))
+    if callable(value) and not isinstance(value, torch.Tensor | nn.Module):
+        made = value(module) if _one_required(value) else value()
+        values = _split(made, "inputs=")
+    elif _holds_tensor(value):
+        values = _split(value, "inputs=")
+    else:  # a spec given as Python data: the JSON form of --inputs
+        return ResolvedInputs(parse_inputs(value), Source.python, "inputs= (a spec)")
+    return ResolvedInputs(spec_of_values(*values), Source.python, "inputs=", values)
+
+
+def _one_required(fn: Any) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.default is inspect.Parameter.empty and p.kind in kinds) == 1
+
+
+def _holds_tensor(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return any(_holds_tensor(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_tensor(v, depth + 1) for v in value)
+    return False
 
 
 def resolve_inputs(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from torchscope.web.routers import checkpoints, forward, initlab, models, schedules, weights
+from torchscope.web.routers import checkpoints, forward, initlab, live, models, schedules, weights
 
 ROUTERS: list[APIRouter] = [
     models.router,
@@ -13,4 +13,5 @@ ROUTERS: list[APIRouter] = [
     schedules.router,
     checkpoints.router,
     forward.router,
+    live.router,
 ]

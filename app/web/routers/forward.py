@@ -1,7 +1,7 @@
 """Forward pass: per-call shapes, FLOPs and memory on fake tensors (issue 10); the Forward page.
 
 HTTP contract (``/api/models/{id}/forward``, GET and POST):
-``{"inputs": <resolved JSON spec>, "source": "given"|"cli"|"inferred", "mode": "fake"|"real",
+``{"inputs": <resolved JSON spec>, "source": "given"|"cli"|"python"|"inferred", "mode": "fake"|"real",
 "device", "training", "calls": [{"index", "path", "class", "call", "depth", "parent", "inputs",
 "outputs", "flops", "flops_total", "output_bytes", "params"}], "output", "totals": {"flops", "macs",
 "param_bytes", "buffer_bytes", "activation_bytes", "output_bytes", "training_bytes": {...}},

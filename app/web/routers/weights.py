@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from torchscope.inspect import histograms as H
 from torchscope.inspect import overview as O
 from torchscope.inspect.errors import NotFound
+from torchscope.inspect.live import content_stamp
 from torchscope.inspect.registry import VALUES, LoadedModel
 from torchscope.web.deps import BinsQuery, ModelDep, render
 
@@ -52,7 +53,12 @@ def tensor_lookup(loaded: LoadedModel) -> dict[str, tuple[str, torch.Tensor]]:
 
 def tensor_table(loaded: LoadedModel) -> O.TensorTable:
     """Statistics of every tensor, once until the weights change (call under lock)."""
-    return loaded.memo(VALUES + "table", lambda: O.tensor_table(loaded.module))
+    stamp = None
+    if loaded.watch is not None:  # a live model: reuse only while no tensor's values changed
+        distinct = list({id(t): t for _, t in tensor_lookup(loaded).values()}.values())
+        # Norms only: the table's per-tensor statistics move with them (one fused pass).
+        stamp = lambda: content_stamp(distinct, bits=False)  # noqa: E731
+    return loaded.memo(VALUES + "table", lambda: O.tensor_table(loaded.module), stamp)
 
 
 def tensor_histogram(loaded: LoadedModel, tensor: str, bins: int) -> dict[str, Any]:
@@ -68,10 +74,13 @@ def tensor_histogram(loaded: LoadedModel, tensor: str, bins: int) -> dict[str, A
             fresh.append(H.tensor_histogram(tensor, t, bins))
             return fresh[0].stats
 
+        # A live model's entries are reused only while this tensor's values are unchanged.
+        digest = content_stamp([t]) if loaded.watch is not None else None
+        stamp = (lambda: digest) if digest is not None else None
         # Statistics (quantiles above all) do not depend on the bins: a new bin count only re-bins.
-        stats = loaded.memo(VALUES + "stats:" + first, full)
+        stats = loaded.memo(VALUES + "stats:" + first, full, stamp)
         # The last answer per tensor is kept too: the page's first chart is often the prewarmed one.
-        last: dict[str, Any] = loaded.memo(VALUES + "last:" + first, dict)
+        last: dict[str, Any] = loaded.memo(VALUES + "last:" + first, dict, stamp)
         if last.get("key") != (tensor, bins):
             h = fresh[0] if fresh else H.tensor_histogram(tensor, t, bins, stats=stats)
             last.update(key=(tensor, bins), body=h.to_dict())
