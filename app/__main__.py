@@ -4,4 +4,6 @@ import sys
 
 from torchscope.cli import main
 
-sys.exit(main())
+# Guarded: worker processes (forkserver) import the main module again and must not run the CLI.
+if __name__ == "__main__":
+    sys.exit(main())

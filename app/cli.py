@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from torchscope import __version__, cli_inspect
+from torchscope import __version__, cli_inspect, cli_security, cli_summary
 from torchscope.inspect.errors import InspectError
 
 SERVE_EPILOG = textwrap.dedent(
@@ -28,9 +28,13 @@ SERVE_EPILOG = textwrap.dedent(
       torchscope serve path/to/models.py:MyNet other.module:model_instance
       torchscope serve mypkg:build_llm --meta                 # structure only, no memory
       torchscope serve mypkg:Net --checkpoint runs/ckpt.pth   # open a checkpoint too
+      torchscope serve mypkg:Net --inputs '[[1, 3, 224, 224]]'  # example inputs (Forward page)
+      torchscope serve mypkg:build_llm --meta --inputs mypkg:make_inputs
 
     The server binds 127.0.0.1 (this machine only) unless --host says otherwise:
-    the dashboard can read and change your model's weights and has no login.
+    the dashboard can read and change your model's weights. It answers only its
+    own names (--allow-host adds one) and only its own pages; on any other
+    --host it asks for a token, printed with the URL (--no-token turns that off).
     """
 )
 
@@ -82,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Given once it applies to every SPEC; given once per SPEC it applies in order.",
     )
     serve.add_argument(
+        "--inputs",
+        action="append",
+        default=[],
+        metavar="INPUTS",
+        help="example inputs for the Forward page (shapes, FLOPs, memory per module call): JSON like "
+        "'[[1, 3, 224, 224]]' or '{\"kwargs\": {\"input_ids\": {\"shape\": [1, 128], \"dtype\": \"int64\"}}}', "
+        "a .json file, or a callable's SPEC ('pkg.mod:make_inputs'). Once for all SPECs or once per SPEC; "
+        "without it, inputs are inferred where the model says what it takes.",
+    )
+    serve.add_argument(
         "--meta",
         action="store_true",
         help="build models on torch's meta device: structure and shapes with no memory and no weights "
@@ -117,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-upload-mb", type=_positive_int, default=2048, metavar="MB", help="largest checkpoint upload (default: 2048)"
     )
     serve.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    cli_security.add_arguments(serve)
 
     cli_inspect.add_parser(sub)
+    cli_summary.add_parser(sub)
     return parser
 
 
@@ -128,19 +144,27 @@ def _fail(message: str) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from torchscope.inspect.forward.sources import parse_inputs_option
     from torchscope.inspect.loader import parse_kwargs
     from torchscope.inspect.models import load_models
     from torchscope.settings import Settings
 
     kwargs = [parse_kwargs(k) for k in args.kwargs]
+    for text in args.inputs:  # a malformed --inputs fails before any model is loaded
+        parse_inputs_option(text)
     if args.data_dir is not None and not args.data_dir.is_dir():
         return _fail(f"--data-dir {args.data_dir}: not a directory")
     for path in [*args.checkpoint, *args.trust_pickle]:
         if not path.is_file():
             return _fail(f"{path}: no such file")
+    try:
+        access = cli_security.access(args)
+    except ValueError as err:
+        return _fail(str(err))
     settings = Settings(
         specs=list(args.specs),
         kwargs=kwargs,
+        inputs=list(args.inputs),
         meta=args.meta,
         checkpoints=[p.resolve() for p in args.checkpoint],
         trust_pickle=[p.resolve() for p in args.trust_pickle],
@@ -149,6 +173,9 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         debug=args.debug,
+        allow_hosts=list(args.allow_host),
+        token=access.token,
+        upload_quota_mb=args.upload_quota_mb,
     )
 
     def progress(line: str) -> None:
@@ -166,23 +193,22 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     port = sock.getsockname()[1]
     try:
-        registry = load_models(settings.specs, settings.kwargs, meta=settings.meta, progress=progress)
+        registry = load_models(
+            settings.specs, settings.kwargs, meta=settings.meta, progress=progress, inputs=settings.inputs
+        )
     except BaseException:
         sock.close()
         raise
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        progress(
-            f"WARNING: listening on {args.host}: anyone who can reach this machine can read and change "
-            "the served weights (there is no login)."
-        )
+    for warning in access.warnings:
+        progress(warning)
 
     import uvicorn
 
     from torchscope.main import create_app
 
     app = create_app(settings, registry=registry)
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    progress(f"torchscope {__version__}: serving {len(registry)} model(s) on http://{shown}:{port}  (Ctrl+C to stop)")
+    url = cli_security.browse_url(args.host, port, access.token)
+    progress(f"torchscope {__version__}: serving {len(registry)} model(s) on {url}  (Ctrl+C to stop)")
     config = uvicorn.Config(app, log_level="info" if args.debug else "warning")
     server = uvicorn.Server(config)
     server.run(sockets=[sock])

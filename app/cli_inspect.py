@@ -47,10 +47,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchscope.inspect.checkpoints import open_checkpoint  # torch is imported only when needed
+    from torchscope.inspect.checkpoints import (  # torch is imported only when needed
+        Isolation,
+        open_checkpoint,
+    )
 
     path: Path = args.file
-    ckpt = open_checkpoint(path, trusted_paths=[path] if args.trust_pickle else [])
+    if args.trust_pickle:
+        ckpt = open_checkpoint(path, trusted_paths=[path])
+    else:
+        # The same budgets as the server: listed in a worker process (forked: this command has no
+        # threads), so a file that crashes, bombs or hangs the reader is one line and exit 2.
+        isolation = Isolation(method="fork", workers=1)
+        try:
+            ckpt = isolation.open(path, cid="", name=None)
+        finally:
+            isolation.close()
     data = ckpt.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))

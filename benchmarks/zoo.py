@@ -101,3 +101,14 @@ def wide_model(n_modules: int = 20_000) -> nn.Module:
     return nn.Sequential(
         *[nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.ReLU()) for _ in range((n_modules - 1) // per_block)]
     )
+
+
+def hf_gpt2_small() -> nn.Module:
+    """Hugging Face's GPT2LMHeadModel from its default config (GPT-2 small, random weights, no download).
+
+    Needs ``transformers`` (not a dependency: benchmarks/pages.py measures it when it is installed).
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model: nn.Module = GPT2LMHeadModel(GPT2Config())
+    return model

@@ -10,11 +10,14 @@ from fastapi.testclient import TestClient
 from torchscope.main import create_app
 from torchscope.settings import Settings
 
+# The server answers only its own names (issue 9): TestClient's default Host "testserver" is refused.
+LOCAL = "http://127.0.0.1"
+
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     """A TestClient on the built-in example models."""
-    with TestClient(create_app(Settings())) as c:
+    with TestClient(create_app(Settings()), base_url=LOCAL) as c:
         yield c
 
 
@@ -24,7 +27,7 @@ def make_client() -> Iterator[object]:
     opened: list[TestClient] = []
 
     def make(settings: Settings) -> TestClient:
-        c = TestClient(create_app(settings))
+        c = TestClient(create_app(settings), base_url=LOCAL)
         c.__enter__()
         opened.append(c)
         return c

@@ -9,10 +9,9 @@ backward-compatibility rule, BatchNorm's ``num_batches_tracked`` version rule,
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,11 +19,13 @@ from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from torchscope.inspect.checkpoints import Checkpoint, OptimizerInfo, dtype_name
-from torchscope.inspect.errors import InspectError, InvalidRequest, NotFound, NoValues
+from torchscope.inspect.checkpoints import Checkpoint, dtype_name
+from torchscope.inspect.errors import InspectError, InvalidRequest, NoValues
+from torchscope.inspect.load_hints import Hint, hints_for
 from torchscope.inspect.registry import LoadedModel
 
 _EXTRA = "_extra_state"
+_COUNTER = "num_batches_tracked"
 # Classes whose _load_from_state_dict we mirror; any other override may behave differently.
 _MIRRORED = {nn.Module._load_from_state_dict, _NormBase._load_from_state_dict, _InstanceNorm._load_from_state_dict}
 
@@ -45,16 +46,6 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class Hint:
-    kind: str
-    message: str
-    fix: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "fix": self.fix}
-
-
-@dataclass(frozen=True)
 class LoadReport:
     missing: list[str]
     unexpected: list[str]
@@ -66,6 +57,15 @@ class LoadReport:
     matched: int  # keys that would load cleanly
     model_keys: int
     checkpoint_keys: int
+    # BatchNorm's num_batches_tracked: a scalar any checkpoint "matches" (torch even fills it in when
+    # missing), so it says nothing about whether this is the model's checkpoint (issue 8).
+    matched_counters: int = 0
+    counter_keys: int = 0
+
+    @property
+    def matched_weights(self) -> int:
+        """Matched keys other than the num_batches_tracked counters: what tells a checkpoint fits."""
+        return self.matched - self.matched_counters
 
     @property
     def strict_ok(self) -> bool:
@@ -96,6 +96,9 @@ class LoadReport:
             "matched": self.matched,
             "model_keys": self.model_keys,
             "checkpoint_keys": self.checkpoint_keys,
+            "matched_counters": self.matched_counters,
+            "counter_keys": self.counter_keys,
+            "matched_weights": self.matched_weights,
         }
 
 
@@ -124,11 +127,11 @@ def load_report(
     shape_mm: list[dict[str, Any]] = []
     dtype_mm: list[dict[str, Any]] = []
     notes: list[str] = []
-    matched = 0
+    matched = counters = 0
     custom: set[str] = set()
 
     def load(module: nn.Module, local: dict[str, Entry | None], prefix: str) -> None:
-        nonlocal matched
+        nonlocal matched, counters
         local_md = {} if metadata is None else metadata.get(prefix[:-1], {})
         version = local_md.get("version")
         local = dict(local)  # _load_from_state_dict may add or drop keys, in its own copy
@@ -162,6 +165,7 @@ def load_report(
             entry = local[key]
             if entry is None:  # filled in by BatchNorm
                 matched += 1
+                counters += 1
                 continue
             if entry.shape is None:
                 errors.append(
@@ -181,6 +185,7 @@ def load_report(
                 shape_mm.append({"key": key, "checkpoint": list(entry.shape), "model": list(param.shape)})
                 continue
             matched += 1
+            counters += name == _COUNTER
             if entry.dtype is not None and entry.dtype != dtype_name(param.dtype):
                 dtype_mm.append({"key": key, "checkpoint": entry.dtype, "model": dtype_name(param.dtype)})
         extra_key = prefix + _EXTRA
@@ -210,7 +215,8 @@ def load_report(
             "custom loading in " + ", ".join(sorted(custom)) + ": its _load_from_state_dict or load hooks may "
             "accept or reject keys differently from this report, which follows nn.Module's rules"
         )
-    hints = _hints(model, entries, missing, unexpected, dtype_mm)
+    hints = hints_for(model, entries, missing, unexpected, dtype_mm)
+    model_keys = list(model.state_dict())
     return LoadReport(
         missing=missing,
         unexpected=unexpected,
@@ -220,123 +226,11 @@ def load_report(
         hints=hints,
         notes=notes,
         matched=matched,
-        model_keys=len(model.state_dict()),
+        model_keys=len(model_keys),
         checkpoint_keys=len(entries),
+        matched_counters=counters,
+        counter_keys=sum(1 for k in model_keys if k.rpartition(".")[2] == _COUNTER),
     )
-
-
-_PREFIX_CAUSES = {
-    "module.": "saved from nn.DataParallel / DistributedDataParallel (a `module.` prefix)",
-    "model.": "saved from a wrapper such as a Lightning module (a `model.` prefix)",
-    "_orig_mod.": "saved from a torch.compile'd model (an `_orig_mod.` prefix)",
-}
-
-
-def _prefixes(key: str) -> Iterator[str]:
-    parts = key.split(".")
-    for i in range(1, len(parts)):
-        yield ".".join(parts[:i]) + "."
-
-
-def _best_prefix(keys: list[str], targets: set[str]) -> tuple[str, int] | None:
-    """The dotted prefix that, stripped from the most of ``keys``, turns them into ``targets``."""
-    counts: dict[str, int] = {}
-    for key in keys:
-        for p in _prefixes(key):
-            if key[len(p) :] in targets:
-                counts[p] = counts.get(p, 0) + 1
-    if not counts:
-        return None
-    prefix, n = max(counts.items(), key=lambda kv: (kv[1], -len(kv[0])))
-    return (prefix, n) if n * 2 >= len(keys) else None
-
-
-def _hints(
-    model: nn.Module,
-    entries: Mapping[str, Entry],
-    missing: list[str],
-    unexpected: list[str],
-    dtype_mm: list[dict[str, Any]],
-) -> list[Hint]:
-    hints: list[Hint] = []
-    expected = set(model.state_dict().keys())
-    strip = _best_prefix(unexpected, expected) if unexpected else None
-    if strip:
-        prefix, n = strip
-        cause = _PREFIX_CAUSES.get(prefix, f"saved with an extra `{prefix}` prefix")
-        hints.append(
-            Hint(
-                "strip_prefix",
-                f"{n} checkpoint keys match the model once `{prefix}` is removed: {cause}. "
-                f"Load with strip_prefix={prefix!r}.",
-                {"strip_prefix": prefix},
-            )
-        )
-    elif missing:
-        add = _best_prefix(missing, set(entries))
-        if add:
-            prefix, n = add
-            hints.append(
-                Hint(
-                    "add_prefix",
-                    f"{n} model keys match the checkpoint without their `{prefix}` prefix: the checkpoint was "
-                    f"saved from the inner module. Load with add_prefix={prefix!r}.",
-                    {"add_prefix": prefix},
-                )
-            )
-    # Tied weights: one tensor under two names in the model, saved once (safetensors drops duplicates).
-    by_tensor: dict[int, list[str]] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        by_tensor.setdefault(id(p), []).append(name)
-    tied_missing = []
-    for names in by_tensor.values():
-        if len(names) > 1:
-            present = [n for n in names if n in entries]
-            tied_missing += [(n, present[0]) for n in names if n in missing and present]
-    if tied_missing:
-        pairs = ", ".join(f"{m} (tied to {p})" for m, p in tied_missing)
-        hints.append(
-            Hint(
-                "tied_weights",
-                f"Missing {pairs}: tied weights saved once. Loading the saved name fills both, so "
-                "strict=False loads the model completely.",
-                {"strict": False},
-            )
-        )
-    non_persistent = {
-        f"{mname}.{b}" if mname else b
-        for mname, mod in model.named_modules()
-        for b in mod._non_persistent_buffers_set
-    }
-    np_unexpected = [k for k in unexpected if k in non_persistent]
-    if np_unexpected:
-        hints.append(
-            Hint(
-                "non_persistent_buffer",
-                f"{', '.join(np_unexpected)}: non-persistent buffer(s) in this model (recomputed, not loaded); "
-                "the checkpoint saved them anyway. strict=False ignores them.",
-                {"strict": False},
-            )
-        )
-    nbt = [k for k in missing if k.endswith("num_batches_tracked")]
-    if nbt and len(nbt) == len(missing):
-        hints.append(
-            Hint(
-                "num_batches_tracked",
-                "Only BatchNorm's num_batches_tracked counters are missing: harmless, strict=False is safe.",
-                {"strict": False},
-            )
-        )
-    if dtype_mm:
-        casts = sorted({f"{d['checkpoint']} -> {d['model']}" for d in dtype_mm})
-        hints.append(
-            Hint(
-                "dtype",
-                f"{len(dtype_mm)} tensors differ in dtype ({', '.join(casts)}): load_state_dict copies with a "
-                "cast, so this is not an error, but precision may change.",
-            )
-        )
-    return hints
 
 
 # ---------------------------------------------------------------------------
@@ -451,172 +345,18 @@ def load_into_model(
     }
 
 
-# ---------------------------------------------------------------------------
-# Optimizer parameter names
-
-
-def optimizer_names(opt: OptimizerInfo, ckpt: Checkpoint, model: nn.Module | None) -> dict[str, Any]:
-    """Parameter names for an optimizer's state: from ``param_names``, else by order against a model (a guess)."""
-    if opt.names_from == "param_names":
-        return {"names_from": "param_names", "warning": None, "names": {p.id: p.name for p in opt.params}}
-    if model is None:
-        return {"names_from": None, "warning": "the file has no param_names; pick a model to map ids by order", "names": {}}
-    params = list(model.named_parameters())
-    ids = opt.param_ids
-    if len(ids) != len(params):
-        return {
-            "names_from": None,
-            "warning": f"the optimizer holds {len(ids)} parameters but the model has {len(params)}: no mapping by order",
-            "names": {},
-        }
-    names = {pid: name for pid, (name, _) in zip(ids, params, strict=True)}
-    agree = disagree = 0
-    for p, (_name, param) in zip(opt.params, params, strict=True):
-        for key in p.tensors.values():
-            info = ckpt.tensors.get(key)
-            if info is None or not info.shape:
-                continue  # scalars such as step say nothing about the parameter
-            if info.shape == tuple(param.shape):
-                agree += 1
-            else:
-                disagree += 1
-    warning = (
-        "guess: the file has no param_names, so ids were matched to model.parameters() in order "
-        f"({agree} state shapes agree, {disagree} disagree)"
-    )
-    return {"names_from": "model order (guess)", "warning": warning, "names": names, "shapes_disagree": disagree}
-
-
-# ---------------------------------------------------------------------------
-# Diff: two checkpoints, or a checkpoint and a model's current weights
-
-
-@dataclass(frozen=True)
-class TensorSource:
-    """Tensors by key with their metadata, and a way to read one at a time."""
-
-    label: str
-    metas: dict[str, tuple[tuple[int, ...], str]]
-    get: Callable[[str], torch.Tensor]
-
-
-def checkpoint_source(ckpt: Checkpoint, strip_prefix: str = "", add_prefix: str = "") -> TensorSource:
-    """The checkpoint's state_dict (keys remapped like a load would), else every tensor by key path."""
-    tensors = ckpt.state_dict_keys()
-    get = ckpt.state_dict_tensor
-    if not tensors:
-        tensors, get = ckpt.tensors, ckpt.tensor
-    names = remap(list(tensors), strip_prefix, add_prefix)
-    metas = {new: (tensors[old].shape, tensors[old].dtype) for new, old in names.items()}
-    return TensorSource(ckpt.name, metas, lambda k: get(names[k]))
-
-
-def model_source(loaded: LoadedModel) -> TensorSource:
-    if loaded.meta:
-        raise NoValues(f"model {loaded.id!r} is on the meta device: it has no values to compare", model=loaded.id)
-    sd = loaded.module.state_dict(keep_vars=False)
-    metas = {k: (tuple(t.shape), dtype_name(t.dtype)) for k, t in sd.items() if isinstance(t, torch.Tensor)}
-    return TensorSource(f"{loaded.name} (current weights)", metas, lambda k: sd[k])
-
-
-_CHUNK = 1 << 22
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-@torch.no_grad()
-def change_stats(a: torch.Tensor, b: torch.Tensor) -> dict[str, float | None]:
-    """max|a-b|, ||b-a||/||a|| and cosine(a, b) in float64, in chunks so big tensors need little memory."""
-    x_all, y_all = a.detach().reshape(-1), b.detach().reshape(-1)
-    if x_all.is_complex() or y_all.is_complex():
-        x_all, y_all = torch.view_as_real(x_all.resolve_conj()).reshape(-1), torch.view_as_real(y_all.resolve_conj()).reshape(-1)
-    n = x_all.numel()
-    if n == 0:
-        return {"max_abs": None, "rel_l2": None, "cosine": None}
-    max_abs = dot = na = nb = nd = 0.0
-    for i in range(0, n, _CHUNK):
-        x = x_all[i : i + _CHUNK].to(torch.float64)
-        y = y_all[i : i + _CHUNK].to(torch.float64)
-        d = y - x
-        m = float(d.abs().max())
-        if not math.isfinite(m):  # NaN/inf on either side: no meaningful change figure (max() would hide NaN)
-            return {"max_abs": None, "rel_l2": None, "cosine": None}
-        max_abs = max(max_abs, m)
-        dot += float(torch.dot(x, y))
-        na += float(torch.dot(x, x))
-        nb += float(torch.dot(y, y))
-        nd += float(torch.dot(d, d))
-    rel = math.sqrt(nd) / math.sqrt(na) if na > 0 else (0.0 if nd == 0 else math.inf)
-    cos = dot / math.sqrt(na * nb) if na > 0 and nb > 0 else None
-    return {"max_abs": _finite(max_abs), "rel_l2": _finite(rel), "cosine": _finite(cos) if cos is not None else None}
-
-
-def diff_sources(a: TensorSource, b: TensorSource) -> dict[str, Any]:
-    """Added, removed, reshaped, retyped tensors, and change statistics for the common ones (largest first)."""
-    added = [k for k in b.metas if k not in a.metas]
-    removed = [k for k in a.metas if k not in b.metas]
-    reshaped: list[dict[str, Any]] = []
-    retyped: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for key, (shape_a, dtype_a) in a.metas.items():
-        if key not in b.metas:
-            continue
-        shape_b, dtype_b = b.metas[key]
-        if shape_a != shape_b:
-            reshaped.append({"key": key, "a": list(shape_a), "b": list(shape_b)})
-            continue
-        if dtype_a != dtype_b:
-            retyped.append({"key": key, "a": dtype_a, "b": dtype_b})
-        stats = change_stats(a.get(key), b.get(key))
-        rows.append({"key": key, "shape": list(shape_a), "dtype_a": dtype_a, "dtype_b": dtype_b, **stats})
-    rows.sort(key=lambda r: (r["rel_l2"] is None, -(r["rel_l2"] or 0.0), -(r["max_abs"] or 0.0)))
-    return {
-        "a": a.label,
-        "b": b.label,
-        "added": added,
-        "removed": removed,
-        "reshaped": reshaped,
-        "retyped": retyped,
-        "common": rows,
-        "unchanged": sum(1 for r in rows if r["max_abs"] == 0.0),
-    }
-
-
-def diff_checkpoints(a: Checkpoint, b: Checkpoint, *, strip_prefix: str = "", add_prefix: str = "") -> dict[str, Any]:
-    """Checkpoint a (keys remapped by the prefixes) against checkpoint b."""
-    return diff_sources(checkpoint_source(a, strip_prefix, add_prefix), checkpoint_source(b))
-
-
-def diff_checkpoint_model(
-    ckpt: Checkpoint, loaded: LoadedModel, *, strip_prefix: str = "", add_prefix: str = ""
-) -> dict[str, Any]:
-    """Checkpoint (a) against the model's current weights (b), under the model's lock."""
-    with loaded.lock:
-        return diff_sources(checkpoint_source(ckpt, strip_prefix, add_prefix), model_source(loaded))
-
-
-def pair_source(
-    ckpt: Checkpoint,
-    other: Checkpoint | None,
-    loaded: LoadedModel | None,
-    *,
-    strip_prefix: str = "",
-    add_prefix: str = "",
-) -> tuple[TensorSource, TensorSource]:
-    """The two sides of a diff: this checkpoint (keys remapped) and another checkpoint or a model."""
-    a = checkpoint_source(ckpt, strip_prefix, add_prefix)
-    if other is not None:
-        return a, checkpoint_source(other)
-    if loaded is None:
-        raise InvalidRequest("give another checkpoint or a model to compare with", rule="diff")
-    return a, model_source(loaded)
-
-
-def pair_tensors(a: TensorSource, b: TensorSource, key: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """One key's tensor on both sides (for histogram overlays); a key missing on either side is a 404."""
-    for side in (a, b):
-        if key not in side.metas:
-            raise NotFound(f"{side.label} has no tensor {key!r}", tensor=key)
-    return a.get(key), b.get(key)
+def rank_models(ckpt: Checkpoint, models: Iterable[LoadedModel]) -> list[dict[str, Any]]:
+    """Served models by how well the checkpoint's state_dict fits each (weights matched, after the prefix
+    fix the report suggests), best first: the compare panel opens on the best, not on the first."""
+    if ckpt.state_dict_path is None:
+        return []
+    rows = []
+    for loaded in models:
+        report = checkpoint_report(ckpt, loaded)
+        fix = next((h.fix for h in report.hints if h.kind in ("strip_prefix", "add_prefix")), {})
+        if fix:
+            report = checkpoint_report(ckpt, loaded, **fix)
+        rows.append({"model": loaded.id, "name": loaded.name, "matched_weights": report.matched_weights,
+                     "weight_keys": report.model_keys - report.counter_keys, "strict_ok": report.strict_ok, **fix})
+    # stable: among equals the registry's order stays
+    return sorted(rows, key=lambda r: (-r["matched_weights"], not r["strict_ok"]))

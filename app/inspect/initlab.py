@@ -725,6 +725,7 @@ def apply(loaded: LoadedModel, plan: Plan) -> ApplyResult:
                 a.row.tensor.copy_(new[a.row.name])
         if assignments:
             loaded.applied.append(plan.to_dict())
+        loaded.touched()  # open pages of this model are out of date now
         return ApplyResult(tuple(a.row.name for a in assignments), loaded.modified)
 
 

@@ -82,6 +82,9 @@ def lint(model: nn.Module) -> list[dict[str, Any]]:
         )
 
     registered_ids = {id(t) for t in model.parameters()} | {id(t) for t in model.buffers()}
+    # A plain list of modules that are registered elsewhere (self.first_two = [self.blocks[0], self.blocks[1]])
+    # is only a convenience view: their parameters are trained and saved through the registered path.
+    registered_modules = {id(m) for m in model.modules()}
     for path, module in model.named_modules():
         owner = type(module).__name__
         for attr, value in vars(module).items():
@@ -107,10 +110,14 @@ def lint(model: nn.Module) -> list[dict[str, Any]]:
                 except Exception:  # an exotic container that cannot be iterated safely
                     continue
                 kind = _container_kind(value)
+                modules = [m for m in modules if id(m) not in registered_modules]
+                params = [p for p in params if id(p) not in registered_ids]
+                tensors = [t for t in tensors if id(t) not in registered_ids]
                 if modules or params:
-                    hidden = sum(p.numel() for m in modules for p in m.parameters()) + sum(
-                        p.numel() for p in params
-                    )
+                    # What is reachable only through this container, each tensor once.
+                    unreachable = {id(p): p for m in modules for p in m.parameters() if id(p) not in registered_ids}
+                    unreachable.update((id(p), p) for p in params)
+                    hidden = sum(p.numel() for p in unreachable.values())
                     what = []
                     if modules:
                         classes = sorted({type(m).__name__ for m in modules})

@@ -133,6 +133,11 @@ def _resolve_attr(spec: ModelSpec, module: ModuleType) -> Any:
     return obj
 
 
+def resolve_object(spec: ModelSpec) -> Any:
+    """Import the SPEC's target and return the object it names (no call); failures are ModelSpecErrors."""
+    return _resolve_attr(spec, _import_target(spec))
+
+
 def build(spec: ModelSpec, *, meta: bool = False) -> nn.Module:
     """Import and build the module a SPEC names; every failure is a ModelSpecError."""
     obj = _resolve_attr(spec, _import_target(spec))
@@ -179,13 +184,17 @@ def is_meta(module: nn.Module) -> bool:
 
 def describe(spec: ModelSpec) -> str:
     """First line of the docstring of what the SPEC names (class, factory, or the instance's class)."""
-    import inspect as pyinspect
-
     try:
         obj = _resolve_attr(spec, _import_target(spec))
     except ModelSpecError:
         return ""
-    target = type(obj) if isinstance(obj, nn.Module) else obj
+    return doc_line(type(obj) if isinstance(obj, nn.Module) else obj)
+
+
+def doc_line(target: object) -> str:
+    """First line of a class's or function's docstring; "" for torch's own."""
+    import inspect as pyinspect
+
     if getattr(target, "__module__", "").startswith("torch."):
         return ""  # torch's own docstrings are reference prose (with :math:), not a description
     doc = pyinspect.getdoc(target) or ""

@@ -8,6 +8,7 @@ from typing import Any
 
 from torchscope.examples import EXAMPLES
 from torchscope.inspect.errors import ModelSpecError
+from torchscope.inspect.forward.sources import attach_cli_inputs
 from torchscope.inspect.loader import build, describe, is_meta, parse_spec
 from torchscope.inspect.registry import ModelRegistry
 from torchscope.inspect.structure import numel
@@ -19,8 +20,12 @@ def load_models(
     *,
     meta: bool = False,
     progress: Callable[[str], None] | None = None,
+    inputs: list[str] | None = None,
 ) -> ModelRegistry:
-    """Build every SPEC in order; the first failure raises ModelSpecError naming its SPEC."""
+    """Build every SPEC in order; the first failure raises ModelSpecError naming its SPEC.
+
+    ``inputs``: ``--inputs`` texts (once for all models or once per model), resolved per model.
+    """
     kwargs = kwargs or []
     if kwargs and len(kwargs) not in (1, len(specs)):
         raise ModelSpecError(
@@ -43,5 +48,7 @@ def load_models(
                 f"  {loaded.name}: {type(module).__name__}, {n:,} parameters "
                 f"({time.perf_counter() - started:.2f} s) -> /models/{loaded.id}"
             )
+    if inputs:
+        attach_cli_inputs(registry, inputs)
     return registry
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -12,8 +13,12 @@ import torch
 from torch import nn
 
 from torchscope.inspect.errors import NotFound
+from torchscope.inspect.live import Change, ModelWatch
 
 T = TypeVar("T")
+
+# Prefix of memo keys that depend on the weights' values, not only on the structure.
+VALUES = "values:"
 
 
 def _named_tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
@@ -37,15 +42,25 @@ class LoadedModel:
     module: nn.Module
     meta: bool = False
     doc: str = ""  # first line of the docstring of what the SPEC names
+    inputs: Any = None  # example inputs of --inputs (forward.sources.ResolvedInputs), issue 10
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     original: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     # Init-lab plans applied since the original weights (as their JSON): shown while modified.
     applied: list[dict[str, Any]] = field(default_factory=list, repr=False)
     # Structure views (counts, tree, tables) memoised until the next changed().
-    # Only this server touches the served module and it never runs forward(), so
-    # its structure changes only through our own actions, which call changed().
+    # A model loaded by the CLI changes only through this server's own actions, which
+    # call changed(); one served from Python (torchscope.show) is also changed by its
+    # owner, and sync() follows it (``watch``: app/inspect/live.py).
+    # Keys starting with VALUES (statistics of the weights) are also forgotten by
+    # ensure_original(), which every action calls before it writes weights in place,
+    # and by sync() when the owner wrote weights.
     version: int = 0
+    # Bumped by every change, of structure or of values: what an open page polls.
+    revision: int = 0
+    watch: ModelWatch | None = field(default=None, repr=False)
+    _checked_at: float = field(default=float("-inf"), repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    _stamps: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def class_name(self) -> str:
@@ -55,19 +70,69 @@ class LoadedModel:
     def modified(self) -> bool:
         return bool(self.original)
 
-    def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """``compute()`` once per structure version (call under ``lock``)."""
+    def memo(self, key: str, compute: Callable[[], T], stamp: Callable[[], object] | None = None) -> T:
+        """``compute()`` once per structure version (call under ``lock``).
+
+        ``stamp`` (for VALUES keys): a digest of the tensors ``compute`` reads (live.content_stamp).
+        A model served from Python can be written in ways its version counters do not show
+        (``p.data.normal_()``): there a VALUES entry is reused only while its stamp is unchanged,
+        and one without a stamp is not kept. Models the CLI loaded never compute it.
+        """
         with self.lock:
+            if self.watch is not None and key.startswith(VALUES):
+                if stamp is None:
+                    return compute()
+                now = stamp()
+                if self._stamps.get(key) != now:
+                    self._memo.pop(key, None)
+                    self._stamps[key] = now
             if key not in self._memo:
                 self._memo[key] = compute()
             value: T = self._memo[key]
             return value
 
+    def _forget_values(self) -> None:
+        for key in [k for k in self._memo if k.startswith(VALUES)]:
+            del self._memo[key]
+
     def changed(self) -> None:
         """Call after anything that may change parameters/buffers (objects, shapes, dtypes, flags)."""
         with self.lock:
             self.version += 1
+            self.revision += 1
             self._memo.clear()
+
+    def touched(self) -> None:
+        """Call after changing values only (shapes, dtypes and objects kept): open pages are told."""
+        with self.lock:
+            self.revision += 1
+
+    def sync(self) -> int:
+        """Follow changes made outside the server (models served from Python); returns ``revision``.
+
+        Free for models the CLI loaded (no ``watch``). A live model whose modules or tensors
+        were replaced by its owner also forgets the originals kept for reset(): writing them
+        back into the owner's new tensors is not what "reset" can mean.
+        """
+        if self.watch is None:
+            return self.revision
+        asked = time.monotonic()
+        with self.lock:
+            # Requests of one page load come together and queue on the lock: a check that
+            # started after this call was made has seen everything this call could see.
+            if self._checked_at >= asked:
+                return self.revision
+            self._checked_at = time.monotonic()
+            change = self.watch.check()
+            if change is Change.STRUCTURE:
+                if self.watch.replaced:
+                    self.original = None
+                    self.applied = []
+                self.changed()
+            elif change is Change.VALUES:
+                self._forget_values()  # memoised statistics of the weights; structure views stay
+                self.revision += 1
+            return self.revision
 
     def ensure_original(self, tensors: Iterable[torch.Tensor] | None = None) -> None:
         """Keep a bit-exact copy of weights before they change; call before any change.
@@ -76,6 +141,7 @@ class LoadedModel:
         biases, not a billion-parameter model); ``None`` keeps every tensor.
         """
         with self.lock:
+            self._forget_values()  # the statistics memoised so far are about to be stale
             saved = self.original if self.original is not None else {}
             named = list(_named_tensors(self.module))
             if tensors is None:
@@ -127,24 +193,36 @@ class ModelRegistry:
 
     def __init__(self) -> None:
         self._models: dict[str, LoadedModel] = {}
+        # torchscope.show() adds models to a running server, from the user's thread.
+        self._lock = threading.Lock()
 
-    def add(self, name: str, spec: str, module: nn.Module, *, meta: bool = False) -> LoadedModel:
+    def add(
+        self, name: str, spec: str, module: nn.Module, *, meta: bool = False, replace: bool = False
+    ) -> LoadedModel:
+        """Serve ``module``; ``replace``: a model of the same name gives up its id (and its place)."""
         base = slugify(name)
-        model_id, n = base, 2
-        while model_id in self._models:
-            model_id, n = f"{base}-{n}", n + 1
-        loaded = LoadedModel(id=model_id, name=name, spec=spec, module=module, meta=meta)
-        self._models[model_id] = loaded
-        return loaded
+        with self._lock:
+            model_id, n = base, 2
+            while model_id in self._models and not replace:
+                model_id, n = f"{base}-{n}", n + 1
+            loaded = LoadedModel(id=model_id, name=name, spec=spec, module=module, meta=meta)
+            old = self._models.get(model_id)
+            if old is not None:  # pages open on the replaced model must see a newer revision
+                loaded.version, loaded.revision = old.version + 1, old.revision + 1
+            self._models[model_id] = loaded
+            return loaded
 
     def get(self, model_id: str) -> LoadedModel:
+        """The model, synced with what its owner changed (models served from Python)."""
         try:
-            return self._models[model_id]
+            loaded = self._models[model_id]
         except KeyError:
             raise NotFound(f"no model with id {model_id!r}", model=model_id) from None
+        loaded.sync()
+        return loaded
 
     def __iter__(self) -> Iterator[LoadedModel]:
-        return iter(self._models.values())
+        return iter(list(self._models.values()))  # a copy: show() may add models meanwhile
 
     def __len__(self) -> int:
         return len(self._models)

@@ -182,6 +182,12 @@ class Walk:
                 entry = self.by_path.get(path)
                 if entry is not None:
                     setattr(entry, attr, getattr(entry, attr) - n)
+        # Own counts too: one tensor registered twice on one module counts once there (issue 12).
+        for table, attr in ((self.params, "params_own"), (self.buffers, "buffers_own")):
+            for path, n in _own_duplicates(table).items():
+                entry = self.by_path.get(path)
+                if entry is not None:
+                    setattr(entry, attr, getattr(entry, attr) - n)
 
     def distinct(self, table: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
         """First name of each distinct tensor, as ``named_parameters()`` (remove_duplicate=True) gives."""
@@ -234,6 +240,20 @@ def _duplicate_correction(named: list[tuple[str, torch.Tensor]]) -> dict[str, in
             if c > 1:
                 correction[prefix] += (c - 1) * size
     return correction
+
+
+def _own_duplicates(named: list[tuple[str, torch.Tensor]]) -> dict[str, int]:
+    """Elements to subtract from a module's own count for tensors it registers under several local names."""
+    out: dict[str, int] = defaultdict(int)
+    if len({id(t) for _, t in named}) == len(named):  # the common case: nothing shared anywhere
+        return out
+    seen: set[tuple[str, int]] = set()
+    for name, t in named:
+        key = (name.rpartition(".")[0], id(t))
+        if key in seen:
+            out[key[0]] += numel(t)
+        seen.add(key)
+    return out
 
 
 # --------------------------------------------------------------------------- summary

@@ -54,5 +54,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """Render a page with the shared context (model list for the nav, plotly URL)."""
     templates: Jinja2Templates = request.app.state.templates
     context.setdefault("models", list(request.app.state.registry))
+    model = context.get("model")
+    if "live" not in context and isinstance(model, LoadedModel):
+        context["live"] = {model.id: model.revision}  # what static/js/live.js compares with
     context["plotly_url"] = request.app.state.plotly_url
     return templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from torchscope.inspect.errors import InspectError
 from torchscope.web.deps import render
@@ -25,10 +27,27 @@ def _wants_json(request: Request) -> bool:
     )
 
 
-def _answer(request: Request, status: int, detail: str, extra: dict[str, object] | None = None) -> Response:
+def _answer(
+    request: Request, status: int, detail: str, extra: dict[str, object] | None = None, headers: dict[str, str] | None = None
+) -> Response:
     if _wants_json(request):
-        return JSONResponse({"detail": detail, **(extra or {})}, status_code=status)
-    return render(request, "error.html", status_code=status, status=status, detail=detail)
+        return JSONResponse({"detail": detail, **(extra or {})}, status_code=status, headers=headers)
+    response = render(request, "error.html", status_code=status, status=status, detail=detail)
+    response.headers.update(headers or {})
+    return response
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route accepts at this path (Starlette's 405 names only the first route's)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes)
+    ]
+    return ", ".join(allowed)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -48,23 +67,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if _wants_json(request):
             # FastAPI's own list of errors stays under "errors"; "detail" is one readable line.
+            errors = exc.errors()
+            first = [str(x) for x in (errors[0].get("loc", ()) if errors else ()) if x not in ("body", "query", "path")]
+            extra = {"field": ".".join(first)} if first else {}
             return JSONResponse(
-                {"detail": _validation_message(exc), "errors": _jsonable(exc.errors())}, status_code=422
+                {"detail": _validation_message(exc), **extra, "errors": _jsonable(errors)}, status_code=422
             )
         return _answer(request, 422, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"nothing at {request.url.path}"
-        return _answer(request, exc.status_code, detail)
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+            detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+        return _answer(request, exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        # A bug, not bad input: log it with its traceback, answer briefly, keep serving.
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _answer(request, 500, f"internal error: {type(exc).__name__}: {exc}")
+        # A bug, not bad input: log it with its traceback under an id, answer with the id only
+        # (exception text can hold server paths and internals), keep serving.
+        error_id = uuid.uuid4().hex[:12]
+        log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+        return _answer(request, 500, f"internal error (id {error_id}): the server log has the details", {"error_id": error_id})
 
 
 def _jsonable(errors: Sequence[Any]) -> object:

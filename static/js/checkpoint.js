@@ -24,6 +24,7 @@
           xhr.open("POST", "/api/checkpoints/upload?filename=" + encodeURIComponent(file.name));
           xhr.setRequestHeader("Accept", "application/json");
           xhr.setRequestHeader("Content-Type", "application/octet-stream");
+          xhr.setRequestHeader("X-Torchscope", "1");  // what a cross-site form cannot send (issue 9)
           xhr.upload.onprogress = (e) => {
             if (!e.lengthComputable) return;
             progress.hidden = false;
@@ -194,7 +195,7 @@
       verdict.replaceChildren(r.strict_ok
         ? el("span", { class: "badge ok", text: "strict load would succeed" })
         : el("span", { class: "badge err", text: "strict load would fail" }),
-        " " + fmt(r.matched) + " of " + fmt(r.model_keys) + " model keys match (" + fmt(r.checkpoint_keys) + " in the checkpoint).");
+        " " + matchText(r));
       const hints = document.getElementById("compare-hints");
       hints.replaceChildren(...r.hints.map(h => {
         const box = el("div", { class: "finding hint", "data-kind": h.kind }, el("div", { class: "finding-msg", text: h.message }));
@@ -216,19 +217,39 @@
       fillTable("shape-table", r.shape_mismatch);
       fillTable("dtype-table", r.dtype_mismatch);
       document.getElementById("torch-message").textContent = r.torch_message || "nothing: it would load";
-      const on = document.getElementById("optimizer-names");
-      on.textContent = r.optimizer_names ? (r.optimizer_names.warning || "optimizer parameter names: " + r.optimizer_names.names_from) : "";
-      if (r.optimizer_names) {
-        for (const [id, name] of Object.entries(r.optimizer_names.names)) {
-          document.querySelectorAll('tr[data-param="' + id + '"] .param-name').forEach(td => {
-            td.replaceChildren(el("code", { text: name }), r.optimizer_names.names_from === "param_names" ? "" : el("span", { class: "badge warn", text: "guess" }));
-          });
-        }
-      }
+      showOptimizerNames(r.optimizer_names);
       result.hidden = false;
       result.dataset.ready = "1";
     } catch (err) {
       showError("compare-error", err);
+    }
+  }
+
+  // "N of M model keys match": BatchNorm's num_batches_tracked counters fit any checkpoint (torch even
+  // fills them in), so they are counted apart and never make an unrelated checkpoint look like a match.
+  function matchText(r) {
+    const weights = r.model_keys - r.counter_keys;
+    let text = fmt(r.matched_weights) + " of " + fmt(weights) + " model keys match (" + fmt(r.checkpoint_keys) + " in the checkpoint)";
+    if (r.counter_keys) {
+      text += "; " + fmt(r.matched_counters) + " of " + fmt(r.counter_keys) +
+        " BatchNorm num_batches_tracked counters, not counted: they fit any checkpoint";
+    }
+    return text + ".";
+  }
+
+  // Optimizer ids -> parameter names: saved ones, guesses (marked), and "unknown" where several fit.
+  function showOptimizerNames(on) {
+    const box = document.getElementById("optimizer-names");
+    box.textContent = on ? (on.warning || "optimizer parameter names: " + on.names_from) : "";
+    if (!on) return;
+    for (const [id, status] of Object.entries(on.status || {})) {
+      const name = on.names[id];
+      document.querySelectorAll('tr[data-param="' + id + '"] .param-name').forEach(td => {
+        td.dataset.status = status;
+        if (status === "saved") td.replaceChildren(el("code", { text: name }));
+        else if (status === "guess") td.replaceChildren(el("code", { text: name }), " ", el("span", { class: "badge warn", text: "guess" }));
+        else td.replaceChildren(el("span", { class: "badge", text: "unknown" }));
+      });
     }
   }
 

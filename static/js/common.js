@@ -1,4 +1,4 @@
-// Shared helpers for every page: window.ts.{api, showError, clearError, debounce, fmt, fmtBytes, el}
+// Shared helpers for every page: window.ts.{api, showError, clearError, debounce, fmt, fmtBytes, el, plotly, niceTicks}
 (function () {
   "use strict";
 
@@ -27,7 +27,11 @@
   async function api(url, opts) {
     busyStart();
     try {
-      return await request(url, opts);
+      const data = await request(url, opts);
+      // live.js listens: a change this page made itself (init apply, checkpoint load) is no news.
+      const method = (opts && opts.method) || "GET";
+      if (method !== "GET") document.dispatchEvent(new CustomEvent("ts:done", { detail: { method, url } }));
+      return data;
     } finally {
       busyEnd();
     }
@@ -35,7 +39,8 @@
 
   async function request(url, opts) {
     opts = opts || {};
-    const init = { method: opts.method || "GET", headers: { Accept: "application/json" } };
+    // X-Torchscope: a header no cross-site form can send; the server wants it (or JSON) on every write.
+    const init = { method: opts.method || "GET", headers: { Accept: "application/json", "X-Torchscope": "1" } };
     if (opts.body !== undefined) {
       if (opts.body instanceof FormData) {
         init.body = opts.body;
@@ -58,17 +63,52 @@
     return data;
   }
 
+  // What an HTTP status means to the user; the number itself stays on the box (data-status).
+  const STATUS_WORDS = {
+    400: "Bad request", 403: "Refused", 404: "Not found", 409: "Not possible", 413: "Too large",
+    422: "Invalid input", 429: "Too many requests", 500: "Server error", 503: "Server busy",
+  };
+
   function showError(target, err) {
     const box = typeof target === "string" ? document.getElementById(target) : target;
     if (!box) return;
-    const status = err && err.status ? err.status + ": " : "";
-    box.textContent = status + (err && err.message ? err.message : String(err));
+    const status = err && err.status;
+    const words = status ? (STATUS_WORDS[status] || (status >= 500 ? "Server error" : "Request refused")) + ": " : "";
+    box.textContent = words + (err && err.message ? err.message : String(err));
+    if (status) box.dataset.status = String(status); else delete box.dataset.status;
     box.hidden = false;
+  }
+
+  // plotly.js is loaded with `defer` (templates/_partials.html plotly_script): it never blocks the
+  // first paint, and page scripts that are not deferred start their requests before it has run.
+  // They await this before their first Plotly call.
+  let plotlyReady = null;
+  function plotly() {
+    if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (!plotlyReady) {
+      plotlyReady = new Promise((resolve, reject) => {
+        const tag = document.getElementById("plotly-js");
+        if (!tag) { reject(new Error("this page does not load plotly.js")); return; }
+        tag.addEventListener("load", () => resolve(window.Plotly));
+        tag.addEventListener("error", () => reject(new Error("plotly.js could not be loaded from " + tag.src)));
+      });
+    }
+    return plotlyReady;
+  }
+
+  // Round tick steps (1, 2, 2.5, 5 x 10^k) for an axis from 0 to max: a secondary axis left to itself
+  // can end up with ticks such as 0.0228 / 0.0669 when it is aligned to the primary one.
+  function niceTicks(max, count) {
+    if (!(max > 0) || !isFinite(max)) return { tick0: 0, dtick: 1, range: [0, 1] };
+    const raw = max / (count || 5);
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map(m => m * mag).find(s => s >= raw);
+    return { tick0: 0, dtick: step, range: [0, Math.ceil(max / step) * step] };
   }
 
   function clearError(target) {
     const box = typeof target === "string" ? document.getElementById(target) : target;
-    if (box) { box.textContent = ""; box.hidden = true; }
+    if (box) { box.textContent = ""; box.hidden = true; delete box.dataset.status; }
   }
 
   function debounce(fn, ms) {
@@ -116,5 +156,5 @@
     return node;
   }
 
-  window.ts = { api, showError, clearError, debounce, fmt, fmtBytes, el };
+  window.ts = { api, showError, clearError, debounce, fmt, fmtBytes, el, plotly, niceTicks };
 })();

@@ -104,7 +104,7 @@
     status.dataset.modified = modified ? "1" : "0";
   }
 
-  async function drawPreview(item, t) {
+  async function drawPreview(item, t, materialised) {
     const b = t.before, a = t.after, d = t.density;
     const mids = h => h.counts.map((_, i) => (h.edges[i] + h.edges[i + 1]) / 2);
     const after = { type: "bar", x: mids(a), y: d.after, width: a.counts.map((_, i) => a.edges[i + 1] - a.edges[i]),
@@ -112,13 +112,14 @@
       customdata: a.counts, hovertemplate: "%{x:.4g}: density %{y:.4g} (%{customdata} elements)<extra>after</extra>" };
     // "now" as an outline on top of the "after" bars, so both stay visible where they overlap.
     // Both are densities: the two histograms have their own ranges, hence their own bin widths.
-    const now = { type: "scatter", mode: "lines", name: "now", line: { color: "#374151", width: 1.5, shape: "hv" },
+    const now = { type: "scatter", mode: "lines", name: materialised ? "now (default init, materialised copy)" : "now", line: { color: "#374151", width: 1.5, shape: "hv" },
       x: [...b.edges], y: [...d.before, d.before[d.before.length - 1]] };
     const traces = [after, now];
     if (d.expected) {
       traces.push({ type: "scatter", mode: "lines", x: mids(a), y: d.expected, name: "theory", line: { color: "#ee4c2c", width: 2 } });
     }
     const chart = item.querySelector(".chart");
+    const Plotly = await window.ts.plotly();
     await Plotly.newPlot(chart, traces, {
       barmode: "overlay", bargap: 0, margin: { t: 8, r: 8, b: 40, l: 52 }, showlegend: true,
       xaxis: { title: { text: "weight value" } }, yaxis: { title: { text: "density (per unit of value)" } },
@@ -154,7 +155,7 @@
       }
       // Draw sequentially: dozens of charts at once would block the page.
       const items = box.querySelectorAll(".preview-item");
-      for (let i = 0; i < d.tensors.length; i++) await drawPreview(items[i], d.tensors[i]);
+      for (let i = 0; i < d.tensors.length; i++) await drawPreview(items[i], d.tensors[i], d.materialised);
       box.dataset.ready = "1";
     } catch (err) {
       showError("plan-error", err);

@@ -195,7 +195,16 @@
       view = rows.filter(r => !f || r.name.toLowerCase().includes(f));
       if (sortKey) view.sort(cmp);
       shown = 0; tbody.replaceChildren(); more();
-      document.getElementById(opts.count).textContent = "(" + fmt(view.length) + (view.length !== rows.length ? " of " + fmt(rows.length) : "") + ")";
+      // Rows are names (tied weights have several); the summary card counts distinct tensors.
+      const tensors = parseInt(table.closest("[data-tensors]").dataset.tensors, 10);
+      const names = fmt(rows.length) + (rows.length === 1 ? " name" : " names");
+      document.getElementById(opts.count).textContent = "(" + (view.length !== rows.length ? fmt(view.length) + " of " + names
+        : tensors !== rows.length ? names + ", " + fmt(tensors) + (tensors === 1 ? " tensor" : " tensors") : fmt(rows.length)) + ")";
+      if (!view.length) {
+        const cols = table.querySelectorAll("thead th").length;
+        tbody.append(el("tr", { class: "empty" }, el("td", { colspan: String(cols),
+          text: rows.length ? "no name contains " + JSON.stringify(filter) : opts.empty })));
+      }
     }
     function more() {
       const next = view.slice(shown, shown + PAGE);
@@ -219,13 +228,13 @@
   }
 
   const shape = s => s === null ? "uninitialized" : "[" + s.join(", ") + "]";
-  const params = makeTable({ table: "params-table", more: "params-more", count: "params-count", row: r => el("tr", { "data-name": r.name, class: r.requires_grad ? "" : "frozen" },
+  const params = makeTable({ table: "params-table", more: "params-more", count: "params-count", empty: "this model has no parameters", row: r => el("tr", { "data-name": r.name, class: r.requires_grad ? "" : "frozen" },
     el("td", {}, el("a", { href: "/models/" + encodeURIComponent(modelId) + "/weights?tensor=" + encodeURIComponent(r.name), title: "histogram", text: r.name })),
     el("td", { text: shape(r.shape) }), el("td", { text: r.dtype }), el("td", { text: r.device }),
     el("td", { text: String(r.requires_grad) }), el("td", { class: "num", text: fmt(r.numel) }),
     el("td", { class: "num", text: fmtBytes(r.bytes) }),
     el("td", {}, r.shared_with.length ? el("span", { class: "badge shared", title: "the same tensor (counted once)", text: "tied: " + r.shared_with.join(", ") }) : "")) });
-  const buffers = makeTable({ table: "buffers-table", more: "buffers-more", count: "buffers-count", row: r => el("tr", { "data-name": r.name },
+  const buffers = makeTable({ table: "buffers-table", more: "buffers-more", count: "buffers-count", empty: "this model has no buffers", row: r => el("tr", { "data-name": r.name },
     el("td", {}, el("a", { href: "/models/" + encodeURIComponent(modelId) + "/weights?tensor=" + encodeURIComponent(r.name), text: r.name })),
     el("td", { text: shape(r.shape) }), el("td", { text: r.dtype }),
     el("td", {}, el("span", { class: r.persistent ? "badge ok" : "badge warn", text: r.persistent ? "persistent" : "non-persistent" })),

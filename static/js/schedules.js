@@ -15,6 +15,11 @@
   const OPT = Object.fromEntries(catalogue.optimizers.map(o => [o.name, o]));
   const GROUP_OPTIONS = ["lr", "momentum", "betas", "weight_decay"];
   const COLORS = ["#2563eb", "#ee4c2c", "#15803d", "#7c3aed", "#b45309", "#0891b2", "#be185d", "#4b5563"];
+  // Each pinned curve gets its own dash and colour (and a legend group), so two pins never look alike.
+  const PIN_DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot"];
+  const PIN_COLORS = ["#6b7280", "#0d9488", "#c026d3", "#ca8a04", "#1e3a8a", "#9f1239"];
+  const INTENT = { epoch: "usually stepped once per epoch", batch: "meant to be stepped after every batch",
+    either: "stepped once per epoch or after every batch" };
   const MAX_POINTS = 4000; // the chart draws at most this many points; the API values are never decimated otherwise
 
   const chart = document.getElementById("chart");
@@ -230,7 +235,7 @@
       head.append(rm);
     }
     const info = SCHED[spec.type];
-    box.append(head, el("div", { class: "muted small", text: info.doc + " · meant to step per " + info.intent }));
+    box.append(head, el("div", { class: "muted small intent", "data-intent": info.intent, text: info.doc + " · " + INTENT[info.intent] }));
     spec.args = spec.args || {};
     for (const a of info.args) {
       if (a.kind === "unsupported") continue;
@@ -296,6 +301,33 @@
   }
   const overlay = document.getElementById("overlay-mistake");
   overlay.addEventListener("change", changed);
+
+  // SWA as torch's docs loop it: the scheduler until swa_start, SWALR after (state.swa, sent as is).
+  const swaOn = document.getElementById("swa-on");
+  const swaStart = document.getElementById("swa-start");
+  const swaForm = document.getElementById("swa-form");
+  function renderSwa() {
+    swaOn.checked = !!state.swa;
+    swaStart.disabled = !state.swa;
+    swaForm.hidden = !state.swa;
+    if (!state.swa) { swaForm.replaceChildren(); return; }
+    swaStart.value = state.swa.start;
+    const spec = state.swa.scheduler;
+    swaForm.replaceChildren(...SCHED[spec.type].args.filter(a => a.kind !== "unsupported")
+      .map(a => argField(a, spec.args, "swa.scheduler.args", changed)));
+  }
+  swaOn.addEventListener("change", () => {
+    if (swaOn.checked) {
+      const steps = state.step === "batch" ? state.epochs * state.steps_per_epoch : state.epochs;
+      state.swa = { start: Math.max(0, Math.round(0.75 * (Number(steps) || 0)) - 1),
+        scheduler: { type: "SWALR", args: { swa_lr: 0.05 } } };
+    } else {
+      delete state.swa;
+    }
+    renderSwa();
+    changed();
+  });
+  swaStart.addEventListener("input", () => { if (state.swa) { state.swa.start = numOrText(swaStart.value); changed(); } });
   const logScale = document.getElementById("log-scale");
   const xAxis = document.getElementById("x-axis");
   logScale.addEventListener("change", () => last && draw(last));
@@ -354,36 +386,62 @@
     return xAxis.value === "epochs" ? result.x.map(v => v / result.steps_per_epoch) : result.x;
   }
 
-  function traces(result, label, faded) {
+  // One style per curve set: the current preview, or pin k (its own dash, colour and legend group).
+  function styleFor(pin, nGroups) {
+    if (pin === null) {
+      return { prefix: "", dash: "solid", width: 2, opacity: 1, color: i => COLORS[i % COLORS.length], group: "current" };
+    }
+    return { prefix: pin.label + " · ", dash: PIN_DASHES[pin.n % PIN_DASHES.length], width: 2, opacity: 0.75,
+      color: i => (nGroups > 1 ? COLORS[i % COLORS.length] : PIN_COLORS[pin.n % PIN_COLORS.length]),
+      group: "pin-" + pin.n, title: pin.label };
+  }
+
+  function traces(result, pin) {
     const out = [];
     const x = xs(result);
     const mkey = result.momentum_key === "betas" ? "betas[0]" : "momentum";
+    const st = styleFor(pin, result.groups.length);
     result.groups.forEach((g, i) => {
-      const color = COLORS[i % COLORS.length];
-      const prefix = label ? label + " · " : "";
-      out.push({ x, y: g.lr, name: prefix + g.name + " lr", type: "scatter", mode: "lines",
-        line: { color, width: faded ? 1.5 : 2, dash: faded ? "dash" : "solid" }, opacity: faded ? 0.55 : 1,
-        meta: { kind: "lr", group: g.name, pinned: !!label } });
+      const common = { legendgroup: st.group, legendgrouptitle: st.title ? { text: st.title } : undefined };
+      out.push(Object.assign({ x, y: g.lr, name: st.prefix + g.name + " lr", type: "scatter", mode: "lines",
+        line: { color: st.color(i), width: st.width, dash: st.dash }, opacity: st.opacity,
+        meta: { kind: "lr", group: g.name, pinned: pin !== null, pin: pin ? pin.n : null } }, common));
       if (g.momentum) {
-        out.push({ x, y: g.momentum, name: prefix + g.name + " " + mkey, type: "scatter", mode: "lines", yaxis: "y2",
-          line: { color, width: 1, dash: "dot" }, opacity: faded ? 0.4 : 0.8, meta: { kind: "momentum", group: g.name } });
+        out.push(Object.assign({ x, y: g.momentum, name: st.prefix + g.name + " " + mkey, type: "scatter", mode: "lines",
+          yaxis: "y2", line: { color: st.color(i), width: 1, dash: pin ? st.dash : "dot" }, opacity: st.opacity * 0.8,
+          meta: { kind: "momentum", group: g.name, pin: pin ? pin.n : null } }, common));
       }
     });
     return out;
   }
 
+  // A dashed vertical line where torch raises: the training run would stop there.
+  function crashMarks(result) {
+    const shapes = [], notes = [];
+    const scale = xAxis.value === "epochs" ? 1 / result.steps_per_epoch : 1;
+    const marks = [[result.crash, "torch raises here"], [result.mistake && result.mistake.crash, "per batch: torch raises here"]];
+    for (const [c, text] of marks) {
+      if (!c) continue;
+      const at = c.x * scale;
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: at, x1: at, y0: 0, y1: 1, line: { color: "#b91c1c", width: 1.5, dash: "dash" } });
+      notes.push({ x: at, y: 1, xref: "x", yref: "paper", text, showarrow: false, xanchor: "left", font: { color: "#b91c1c", size: 11 } });
+    }
+    return { shapes, annotations: notes };
+  }
+
   async function draw(result) {
-    let data = traces(result, "", false);
+    let data = traces(result, null);
     if (result.mistake) {
       const x = xs(result);
       result.mistake.groups.forEach((g, i) => {
         data.push({ x, y: g.lr, name: g.name + " lr (per batch by mistake)", type: "scatter", mode: "lines",
           line: { color: COLORS[i % COLORS.length], width: 1.5, dash: "longdash" }, opacity: 0.6,
-          meta: { kind: "mistake", group: g.name } });
+          legendgroup: "mistake", meta: { kind: "mistake", group: g.name } });
       });
     }
-    pins.forEach(p => { data = data.concat(traces(p.result, p.label, true)); });
+    pins.forEach(p => { data = data.concat(traces(p.result, p)); });
     const hasMomentum = result.groups.some(g => g.momentum);
+    const marks = crashMarks(result);
     const layout = {
       margin: { l: 70, r: hasMomentum ? 70 : 20, t: 10, b: 50 },
       xaxis: { title: { text: xAxis.value === "epochs" ? "epoch" : "optimizer step" } },
@@ -391,7 +449,9 @@
       yaxis2: { title: { text: result.momentum_key === "betas" ? "betas[0]" : "momentum" }, overlaying: "y", side: "right",
         showgrid: false, visible: hasMomentum, rangemode: "tozero" },
       hovermode: "x unified",
-      legend: { orientation: "h", y: -0.2 },
+      legend: { orientation: "h", y: -0.2, groupclick: "toggleitem" },
+      shapes: marks.shapes,
+      annotations: marks.annotations,
     };
     const config = { responsive: true, displaylogo: false };
     if (chart.dataset.ready === "1") await Plotly.react(chart, data, layout, config);
@@ -416,7 +476,7 @@
   const clearPins = document.getElementById("clear-pins");
   document.getElementById("pin").addEventListener("click", () => {
     if (!last) return;
-    pins.push({ label: "pin " + (pins.length + 1) + " (" + state.scheduler.type + ")", result: last });
+    pins.push({ label: "pin " + (pins.length + 1) + " (" + state.scheduler.type + ")", result: last, n: pins.length });
     clearPins.disabled = false;
     draw(last);
   });
@@ -478,6 +538,7 @@
   renderOptimizer();
   renderGroups();
   renderScheduler();
+  renderSwa();
   renderMembership(initialMembership);
   refresh();
 })();

@@ -15,6 +15,7 @@ from torchscope.examples import TwoLayerNet
 from torchscope.settings import Settings
 
 MakeClient = Callable[[Settings], TestClient]
+W = {"X-Torchscope": "1"}  # what the pages send with every write (a form on another site cannot)
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +164,12 @@ def test_diff_endpoints(served: TestClient) -> None:
 
 def test_upload_opens_and_is_never_trusted(served: TestClient, zoo: dict[str, Path]) -> None:
     with zoo["state_dict"].open("rb") as f:
-        r = served.post("/api/checkpoints/upload", files={"file": ("mine.pth", f, "application/octet-stream")})
+        r = served.post("/api/checkpoints/upload", headers=W, files={"file": ("mine.pth", f, "application/octet-stream")})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["uploaded"] and body["name"] == "mine.pth" and len(body["tensors"]) == 4
     with zoo["whole_model"].open("rb") as f:
-        r = served.post("/api/checkpoints/upload", files={"file": ("whole_model.pt", f)})
+        r = served.post("/api/checkpoints/upload", headers=W, files={"file": ("whole_model.pt", f)})
     assert r.status_code == 422 and "--trust-pickle" in r.json()["detail"]
 
 
@@ -184,7 +185,7 @@ def test_upload_opens_and_is_never_trusted(served: TestClient, zoo: dict[str, Pa
     ],
 )
 def test_upload_bad_files_are_precise(served: TestClient, zoo: dict[str, Path], name: str, status: int, fragment: str) -> None:
-    r = served.post("/api/checkpoints/upload", files={"file": (zoo[name].name, zoo[name].read_bytes())})
+    r = served.post("/api/checkpoints/upload", headers=W, files={"file": (zoo[name].name, zoo[name].read_bytes())})
     assert r.status_code == status and fragment in r.json()["detail"]
     assert not zoo["marker"].exists()
     assert served.get("/api/checkpoints").status_code == 200  # still serving
@@ -192,14 +193,14 @@ def test_upload_bad_files_are_precise(served: TestClient, zoo: dict[str, Path], 
 
 def test_upload_lying_header(served: TestClient, tmp_path: Path) -> None:
     path = lying_safetensors(tmp_path / "lie.safetensors", claim_end=4096)
-    r = served.post("/api/checkpoints/upload", files={"file": (path.name, path.read_bytes())})
+    r = served.post("/api/checkpoints/upload", headers=W, files={"file": (path.name, path.read_bytes())})
     assert r.status_code == 422 and r.json()["tensor"] == "w" and r.json()["rule"] == "offsets"
 
 
 def test_upload_size_limit_is_413(served: TestClient) -> None:
-    r = served.post("/api/checkpoints/upload", files={"file": ("big.pt", b"\0" * (1024 * 1024 + 10))})
+    r = served.post("/api/checkpoints/upload", headers=W, files={"file": ("big.pt", b"\0" * (1024 * 1024 + 10))})
     assert r.status_code == 413 and "--max-upload-mb" in r.json()["detail"]
-    r = served.post("/api/checkpoints/upload?filename=big.pt", content=b"\0" * (1024 * 1024 + 10))
+    r = served.post("/api/checkpoints/upload?filename=big.pt", headers=W, content=b"\0" * (1024 * 1024 + 10))
     assert r.status_code == 413
 
 
@@ -208,17 +209,17 @@ def test_streamed_upload_is_cut_off_at_the_limit(served: TestClient, zoo: dict[s
         for _ in range(64):
             yield b"\0" * 65536
 
-    r = served.post("/api/checkpoints/upload?filename=huge.pt", content=body())
+    r = served.post("/api/checkpoints/upload?filename=huge.pt", headers=W, content=body())
     assert r.status_code == 413
     assert not list(served.app.state.upload_dir.iterdir())  # type: ignore[attr-defined]  # nothing left behind
-    r = served.post("/api/checkpoints/upload?filename=mine.pth", content=zoo["state_dict"].read_bytes())
+    r = served.post("/api/checkpoints/upload?filename=mine.pth", headers=W, content=zoo["state_dict"].read_bytes())
     assert r.status_code == 201 and r.json()["name"] == "mine.pth"
 
 
 def test_upload_without_file_is_422(served: TestClient) -> None:
-    r = served.post("/api/checkpoints/upload")
+    r = served.post("/api/checkpoints/upload", headers=W)
     assert r.status_code == 422 and "upload is empty (0 bytes)" in r.json()["detail"]
-    r = served.post("/api/checkpoints/upload", files={"other": ("x.pt", b"123")})
+    r = served.post("/api/checkpoints/upload", headers=W, files={"other": ("x.pt", b"123")})
     assert r.status_code == 422 and "no `file` field" in r.json()["detail"]
 
 
@@ -261,7 +262,7 @@ def test_pages_render_and_errors_are_readable(served: TestClient) -> None:
 
 
 def test_delete_closes(served: TestClient) -> None:
-    assert served.delete("/api/checkpoints/two_layer-safetensors").status_code == 204
+    assert served.delete("/api/checkpoints/two_layer-safetensors", headers=W).status_code == 204
     assert served.get("/api/checkpoints/two_layer-safetensors").status_code == 404
 
 
@@ -277,3 +278,20 @@ def test_non_finite_values_stay_valid_json(make_client: MakeClient, tmp_path: Pa
     assert r.status_code == 200
     row = r.json()["common"][0]
     assert row["key"] == "w" and row["max_abs"] is None and row["rel_l2"] is None and row["cosine"] is None
+
+
+def test_uploads_share_a_disk_quota_and_show_the_users_name(make_client: MakeClient, tmp_path: Path) -> None:
+    """Issue 9: kept uploads may use --upload-quota-mb together (413 naming it); answers name the user's file."""
+    c = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"], max_upload_mb=1, upload_quota_mb=1))
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(150_000)}, path)  # 600 KB
+    first = c.post("/api/checkpoints/upload?filename=first.pt", content=path.read_bytes(), headers=W)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["path"] == "first.pt" and body["files"] == ["first.pt"] and "torchscope-uploads" not in first.text
+    second = c.post("/api/checkpoints/upload?filename=second.pt", content=path.read_bytes(), headers=W)
+    assert second.status_code == 413 and "1 MB upload quota" in second.json()["detail"] and second.json()["rule"] == "upload_quota"
+    assert c.delete(f"/api/checkpoints/{body['id']}", headers=W).status_code == 204
+    assert c.post("/api/checkpoints/upload?filename=second.pt", content=path.read_bytes(), headers=W).status_code == 201
+    bad = c.post("/api/checkpoints/upload?filename=my%20model.safetensors", content=b"\x10\0\0\0\0\0\0\0{}", headers=W)
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("my model.safetensors")

@@ -74,7 +74,7 @@ def test_apply_then_reset_bit_exact(client: TestClient) -> None:
         "/api/models/tinytransformerlm/histogram", params={"tensor": "norm.weight"}
     ).json()
     assert h["stats"]["std"] == pytest.approx(0.5, rel=0.3)  # the histogram shows the new weights
-    r = client.post("/api/models/tinytransformerlm/init/reset")
+    r = client.post("/api/models/tinytransformerlm/init/reset", headers={"X-Torchscope": "1"})
     assert r.status_code == 200 and r.json()["restored"] > 0
     assert unchanged(module, before)
 
@@ -201,6 +201,33 @@ def test_init_page_renders_catalogue(client: TestClient) -> None:
     assert r.status_code == 200 and "kaiming_normal_" in r.text and 'id="schemes-data"' in r.text
 
 
+def test_meta_model_previews_on_a_materialised_copy_and_refuses_changes(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchscope.inspect.materialise as M
+
+    c = make_client(Settings(specs=["torchscope.examples:TwoLayerNet"], meta=True))
+    plan = {"rules": [{"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {}}], "seed": 3}
+    d = c.post("/api/models/twolayernet/init/preview", json=plan).json()
+    assert d["materialised"] is True and [t["name"] for t in d["tensors"]] == ["fc1.weight", "fc2.weight"]
+    # "now" is torch's default init of a real copy: kaiming_uniform_(a=sqrt(5)) -> U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    fan_in = d["tensors"][0]["shape"][1]
+    assert 0 < d["tensors"][0]["before"]["stats"]["max"] <= fan_in**-0.5
+    assert d["tensors"][0]["after"]["stats"]["nan"] == 0
+    for action in ("apply", "reset"):
+        r = c.post(f"/api/models/twolayernet/init/{action}", json=plan)
+        assert r.status_code == 409 and "meta device" in r.json()["detail"]
+    served = c.app.state.registry.get("twolayernet").module  # type: ignore[attr-defined]
+    assert all(p.is_meta for p in served.parameters())  # the served model is untouched
+    page = c.get("/models/twolayernet/init").text
+    assert 'id="meta-notice" data-materialise="1"' in page and "download-pt" not in page
+    # too large to materialise: said on the page, and a clear 409 from the API
+    monkeypatch.setattr(M, "MAX_MATERIALISE", 10)
+    assert 'data-materialise="0"' in c.get("/models/twolayernet/init").text
+    r = c.post("/api/models/twolayernet/init/preview", json=plan)
+    assert r.status_code == 409 and "too large to materialise" in r.json()["detail"]
+
+
 def test_applied_plans_are_remembered_until_reset(client: TestClient) -> None:
     base = "/api/models/twolayernet"
     assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
@@ -215,6 +242,6 @@ def test_applied_plans_are_remembered_until_reset(client: TestClient) -> None:
     assert [p["seed"] for p in got["plans"]] == [3, 4]
     assert got["plans"][0]["rules"][0] == {"match": "Linear", "tensor": "weight", "fn": "xavier_uniform_", "args": {"gain": 2}}
     assert "modified" in client.get("/").text and "modified" in client.get("/models/twolayernet").text
-    client.post(base + "/init/reset")
+    assert client.post(base + "/init/reset", headers={"X-Torchscope": "1"}).status_code == 200
     assert client.get(base + "/init/applied").json() == {"modified": False, "plans": []}
     assert 'id="modified-badge"' not in client.get("/models/twolayernet").text

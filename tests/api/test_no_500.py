@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import LOCAL
 from torchscope.main import create_app
 from torchscope.settings import Settings
 
@@ -12,7 +13,7 @@ ODD = ["", "-1", "1e309", "nan", "../../etc/passwd", "☃", "[]", "{}", "x" * 30
 
 def test_odd_values_in_every_query_and_body_never_give_5xx() -> None:
     settings = Settings(specs=["torchscope.examples:TinyTransformerLM", "tests.fixtures.models:LazyNet"])
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+    with TestClient(create_app(settings), raise_server_exceptions=False, base_url=LOCAL) as c:
         spec = c.get("/openapi.json").json()["paths"]
         seen = 0
         failures = []
@@ -35,6 +36,6 @@ def test_odd_values_in_every_query_and_body_never_give_5xx() -> None:
 
 
 def test_a_non_finite_json_body_is_a_422() -> None:
-    with TestClient(create_app(Settings(specs=["torchscope.examples:TwoLayerNet"]))) as c:
+    with TestClient(create_app(Settings(specs=["torchscope.examples:TwoLayerNet"])), base_url=LOCAL) as c:
         r = c.post("/api/schedules/preview", content="1e309", headers={"content-type": "application/json"})
         assert r.status_code == 422 and r.json()["detail"]

@@ -37,7 +37,7 @@ def test_catalogue(client: TestClient) -> None:
     assert r.status_code == 200
     data = r.json()
     names = {s["name"] for s in data["schedulers"]}
-    assert names == set(L.__all__) - {"LRScheduler"}
+    assert names == set(L.__all__) - {"LRScheduler"} | {"SWALR"}  # plus torch.optim.swa_utils.SWALR
     step = next(s for s in data["schedulers"] if s["name"] == "StepLR")
     assert [a["name"] for a in step["args"]] == ["step_size", "gamma"]
     assert step["args"][1]["default"] == 0.1 and step["args"][0]["required"] is True
@@ -151,12 +151,12 @@ def test_snippet_and_csv(client: TestClient) -> None:
     assert lines[0].startswith("step,epoch,group0_lr,group0_momentum,group1_lr") and len(lines) == 81
 
 
-def test_model_snippet_lists_parameters_by_name(client: TestClient) -> None:
+def test_model_snippet_writes_groups_as_the_typed_patterns(client: TestClient) -> None:
     r = client.post("/api/models/twolayernet/schedules/snippet", json=body(groups=[{"name": "head", "match": ["fc2.*"]}]))
     assert r.status_code == 200, r.text
     code = r.json()["code"]
-    assert "named[n] for n in ['fc2.weight', 'fc2.bias']" in code
-    assert "named[n] for n in ['fc1.weight', 'fc1.bias']" in code
+    assert "    ['fc2.*'],  # head: 2 parameter(s)" in code
+    assert "'fc1.weight'" not in code  # no parameter-name lists (issue 8: 98 names on one line for GPT-2)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,8 @@ def test_model_snippet_lists_parameters_by_name(client: TestClient) -> None:
         ({"scheduler": {"type": "Nope"}}, "scheduler.type", "unknown scheduler"),
         ({"scheduler": {"type": "StepLR", "args": {"step_size": 2, "foo": 1}}}, "scheduler.args.foo", "no argument 'foo'"),
         ({"scheduler": {"type": "CosineAnnealingLR", "args": {"T_max": 0}}}, "scheduler.args.T_max", ">= 1"),
-        ({"scheduler": {"type": "MultiStepLR", "args": {"milestones": [3, 3]}}}, "scheduler.args.milestones", "increasing"),
+        ({"scheduler": {"type": "SequentialLR", "args": {"milestones": [3, 3], "schedulers": [{"type": "StepLR", "args": {
+            "step_size": 2}}] * 3}}}, "scheduler.args.milestones", "increasing"),
         ({"scheduler": {"type": "LambdaLR", "args": {"lr_lambda": "epoch **"}}}, "scheduler.args.lr_lambda", "syntax error"),
         ({"scheduler": {"type": "ConstantLR", "args": {"factor": -1}}}, "scheduler.args.factor", ">"),
         ({"epochs": -3}, "epochs", ">= 1"),

@@ -82,27 +82,67 @@ def test_meta_and_lazy_tensors_get_no_values_409(make_client: Any) -> None:
     r = hist(c, meta, tensor="fc1.weight")
     assert r.status_code == 409 and "meta" in r.json()["detail"]
     ov = c.get(f"/api/models/{meta}/overview").json()
-    assert all(row["stats"] is None for row in ov["tensors"])
+    assert ov["summarised"] == 0 and ov["default_tensor"] is None
+    assert list(ov["not_summarised"].values()) == [4] and "meta" in next(iter(ov["not_summarised"]))
+    assert all(m is None for m in ov["buckets"]["parameters"]["mean"])
     # the server keeps serving
     assert c.get(f"/api/models/{lazy}/overview").status_code == 200
+    # the pages say what they cannot show, and link to what works
+    page = c.get(f"/models/{meta}/weights").text
+    assert 'data-reason="meta"' in page and f'href="/models/{meta}"' in page and "plotly" not in page
+    assert 'data-reason="meta"' in c.get(f"/models/{lazy}/weights").text  # lazy, and the rest on meta
 
 
-def test_overview_rows_in_depth_order(client: TestClient) -> None:
-    d = client.get("/api/models/tinytransformerlm/overview").json()
-    names = [r["name"] for r in d["tensors"]]
-    assert names[0] == "pos_emb" and names[1] == "causal_mask" and names[2] == "tok_emb.weight"
-    assert "lm_head.weight" not in names
-    tok = d["tensors"][2]
+def test_tensor_search_rows_in_depth_order(client: TestClient) -> None:
+    d = client.get("/api/models/tinytransformerlm/tensors", params={"limit": 3}).json()
+    names = [r["name"] for r in d["items"]]
+    assert names == ["pos_emb", "causal_mask", "tok_emb.weight"] and d["total"] == 29  # 28 parameters + causal_mask
+    tok = d["items"][2]
     assert tok["aliases"] == ["lm_head.weight"] and tok["module_type"] == "Embedding"
-    ref = TinyTransformerLM()
-    assert tok["numel"] == ref.tok_emb.weight.numel()
-    assert d["tensors"][0]["stats"]["zero_fraction"] == 1.0  # pos_emb starts at zeros
+    assert tok["numel"] == TinyTransformerLM().tok_emb.weight.numel() and tok["index"] == 2
+    hits = client.get("/api/models/tinytransformerlm/tensors", params={"q": "lm_head"}).json()
+    assert [r["name"] for r in hits["items"]] == ["tok_emb.weight"]  # found by its tied alias
+    assert client.get("/api/models/tinytransformerlm/tensors", params={"limit": 0}).status_code == 422
+
+
+def test_overview_buckets_and_zoom(client: TestClient) -> None:
+    d = client.get("/api/models/tinytransformerlm/overview").json()
+    assert d["grouping"] == "tensor" and d["total"] == 29 and d["default_tensor"] == "tok_emb.weight"
+    b = d["buckets"]
+    assert b["name"][:3] == ["pos_emb", "causal_mask", "tok_emb.weight"]
+    assert b["parameters"]["zero_fraction"][0] == 1.0  # pos_emb starts at zeros
+    assert b["buffers"]["mean"][1] is not None and b["parameters"]["mean"][1] is None
+    few = client.get("/api/models/tinytransformerlm/overview", params={"max_points": 4}).json()
+    assert few["grouping"] != "tensor" and len(few["buckets"]["start"]) <= 4
+    zoom = client.get("/api/models/tinytransformerlm/overview", params={"start": 5, "stop": 9}).json()
+    assert zoom["buckets"]["start"] == [5, 6, 7, 8] and zoom["start"] == 5 and zoom["stop"] == 9
+    assert client.get("/api/models/tinytransformerlm/overview", params={"max_points": 0}).status_code == 422
+
+
+def test_overview_and_histogram_follow_an_applied_init(client: TestClient) -> None:
+    before = client.get("/api/models/twolayernet/overview").json()
+    first = hist(client, "twolayernet", tensor="fc1.bias", bins=8).json()
+    plan = {"rules": [{"match": "fc1.bias", "tensor": "all", "fn": "constant_", "args": {"val": 0.5}}], "seed": 0}
+    assert client.post("/api/models/twolayernet/init/apply", json=plan).status_code == 200
+    after = client.get("/api/models/twolayernet/overview").json()
+    i = after["buckets"]["name"].index("fc1.bias")
+    assert after["buckets"]["parameters"]["mean"][i] == 0.5 != before["buckets"]["parameters"]["mean"][i]
+    again = hist(client, "twolayernet", tensor="fc1.bias", bins=8).json()
+    assert again["stats"]["mean"] == 0.5 and again["stats"]["quantiles"]["p50"] == 0.5 != first["stats"]["mean"]
+
+
+def test_new_bins_reuse_the_statistics(client: TestClient) -> None:
+    a = hist(client, "tinytransformerlm", tensor="tok_emb.weight", bins=64).json()
+    b = hist(client, "tinytransformerlm", tensor="tok_emb.weight", bins=10).json()
+    assert a["stats"] == b["stats"] and len(b["counts"]) == 10 and sum(b["counts"]) == a["numel"]
 
 
 def test_weights_page_opens_the_linked_tensor(client: TestClient) -> None:
     r = client.get("/models/tinytransformerlm/weights", params={"tensor": "norm.weight"})
     assert r.status_code == 200
     assert 'data-selected="norm.weight"' in r.text
+    # nothing per tensor in the HTML: the page fetches it
+    assert "blocks.layers.1.linear2" not in r.text and len(r.text) < 8000
     bad = client.get(
         "/models/tinytransformerlm/weights",
         params={"tensor": "nope"},

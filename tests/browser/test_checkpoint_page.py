@@ -57,7 +57,9 @@ def test_upload_compare_fix_and_load(
 
     # A strict load is refused and changes nothing.
     page.click("#load-strict")
-    expect(page.locator("#load-error")).to_contain_text("409: strict load refused, nothing was changed")
+    # the status in words (the number stays on the box)
+    expect(page.locator("#load-error")).to_contain_text("Not possible: strict load refused, nothing was changed")
+    expect(page.locator("#load-error")).to_have_attribute("data-status", "409")
     assert all("409" in e for e in page_problems.console_errors)
     page_problems.console_errors.clear()  # the browser logs the refused request itself
 
@@ -130,7 +132,8 @@ def test_refused_upload_is_explained_on_the_page_and_never_runs(
     page.click("#upload-button")
     error = page.locator("#upload-error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("422")
+    expect(error).to_contain_text("Invalid input: ")
+    expect(error).to_have_attribute("data-status", "422")
     expect(error).to_contain_text("posix.system")
     expect(page.locator("#upload-progress")).to_be_hidden()
     assert page.url.endswith("/checkpoints")

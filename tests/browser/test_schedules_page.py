@@ -54,7 +54,8 @@ def test_bad_value_shows_the_422_next_to_the_field(page: Page, live_server: Live
     page.fill('[data-field="scheduler.args.schedulers[1].args.T_max"]', "0")
     box = page.locator("#preview-error")
     expect(box).to_be_visible()
-    expect(box).to_contain_text("422")
+    expect(box).to_contain_text("Invalid input: ")
+    expect(box).to_have_attribute("data-status", "422")
     expect(box).to_contain_text("T_max")
     expect(page.locator('.field.invalid[data-arg="scheduler.args.schedulers[1].args.T_max"]')).to_have_count(1)
     # The browser logs the failed request as a console error: expected here.
@@ -100,7 +101,7 @@ def test_model_page_groups_with_live_membership_and_export(page: Page, live_serv
     expect(page.locator('.mgroup[data-group-name="group1"] .names')).to_have_text("fc1.weight")
     expect(page.locator('.mgroup[data-group-name="no_decay"] .names')).to_contain_text("fc1.bias")
     page.wait_for_function("document.getElementById('chart').data.filter(t => t.meta.kind === 'lr').length === 3")
-    expect(page.locator("#snippet")).to_contain_text("named[n] for n in ['fc1.weight']")
+    expect(page.locator("#snippet")).to_contain_text("['fc1.*'],  # group1: 1 parameter(s)")
     with page.expect_download() as dl:
         page.click("#download-csv")
     path = dl.value.path()

@@ -18,14 +18,12 @@ from torchscope.inspect.checkpoints import open_checkpoint
 from torchscope.inspect.compare import (
     Entry,
     LoadRefused,
-    change_stats,
     checkpoint_report,
-    diff_checkpoint_model,
-    diff_checkpoints,
     load_into_model,
     load_report,
-    optimizer_names,
 )
+from torchscope.inspect.diff import change_stats, diff_checkpoint_model, diff_checkpoints
+from torchscope.inspect.optimizer_names import optimizer_names
 from torchscope.inspect.registry import ModelRegistry
 
 
@@ -252,9 +250,9 @@ def test_optimizer_names_by_order_is_a_guess(tmp_path: Path) -> None:
     opt = ckpt.optimizers[0]
     mapping = optimizer_names(opt, ckpt, TwoLayerNet())
     assert mapping["names"] == {0: "fc1.weight", 1: "fc1.bias", 2: "fc2.weight", 3: "fc2.bias"}
-    assert mapping["warning"].startswith("guess") and mapping["shapes_disagree"] == 0
+    assert mapping["warning"].startswith("guess") and set(mapping["status"].values()) == {"guess"}
     wrong = optimizer_names(opt, ckpt, nn.Sequential(nn.Linear(20, 10), nn.Linear(2, 20)))
-    assert wrong["shapes_disagree"] > 0
+    assert wrong["names"] == {} and set(wrong["status"].values()) == {"unknown"}  # shapes disagree: no names
     assert optimizer_names(opt, ckpt, nn.Linear(2, 2))["names"] == {}
 
 
@@ -316,3 +314,28 @@ def test_extra_state_is_loaded_through_set_extra_state(tmp_path: Path) -> None:
     result = load_into_model(ckpt, loaded, strict=True)  # type: ignore[arg-type]
     assert result["missing"] == [] and target.k == 5
     assert torch.equal(target.lin.weight, src.lin.weight)
+
+
+def test_num_batches_tracked_filled_in_by_torch_is_not_a_match(tmp_path: Path) -> None:
+    # issue 8: a TwoLayerNet file against SmallCNN read "3 of 20 model keys match": the three
+    # BatchNorm counters torch fills in when a state_dict has no _metadata, and nothing else.
+    from safetensors.torch import load_file, save_file
+
+    from torchscope.examples import SmallCNN
+    from torchscope.inspect.compare import rank_models
+
+    path = tmp_path / "two_layer.safetensors"
+    save_file(TwoLayerNet().state_dict(), path)
+    ckpt = open_checkpoint(path)
+    cnn = SmallCNN()
+    torch_says = cnn.load_state_dict(load_file(path), strict=False)
+    assert not any(k.endswith("num_batches_tracked") for k in torch_says.missing_keys)  # torch filled them in
+    report = checkpoint_report(ckpt, _served(cnn))  # type: ignore[arg-type]
+    assert (report.matched, report.model_keys) == (3, 20)
+    assert (report.matched_weights, report.matched_counters, report.counter_keys) == (0, 3, 3)
+    registry = ModelRegistry()
+    registry.add("cnn", "SmallCNN", SmallCNN())
+    registry.add("mlp", "TwoLayerNet", TwoLayerNet())
+    ranked = rank_models(ckpt, registry)
+    assert [r["model"] for r in ranked] == ["mlp", "cnn"]  # the best fit first, not the first served
+    assert ranked[0]["matched_weights"] == ranked[0]["weight_keys"] == 4 and ranked[1]["matched_weights"] == 0

@@ -7,19 +7,18 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import torchscope.inspect.histograms as H
-from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, TiedEmbeddingLM
+from tests.fixtures.models import BufferKinds, LazyNet, TiedEmbeddingLM
 from torchscope.inspect.errors import InvalidRequest, NotFound, NoValues
 from torchscope.inspect.histograms import (
     find_tensor,
     histograms,
     model_histograms,
-    model_overview,
     named_tensors,
     tensor_histogram,
 )
+from torchscope.inspect.overview import tensor_table
 
 
 def numpy_counts(tensor: torch.Tensor, edges: tuple[float, ...]) -> list[int]:
@@ -197,7 +196,7 @@ def test_reading_never_changes_the_model() -> None:
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model_histograms(model)
-    model_overview(model)
+    tensor_table(model)
     assert model.training
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
@@ -213,25 +212,6 @@ def test_tied_weights_listed_once_with_alias() -> None:
     assert find_tensor(model, "head.weight") is model.embed.weight
     with pytest.raises(NotFound):
         find_tensor(model, "nope.weight")
-
-
-def test_overview_in_depth_order_with_buffers_and_lazy_rows() -> None:
-    model = nn.Sequential(BufferKinds(), LazyNet(), HalfPrecision())
-    ov = model_overview(model)
-    names = [r.name for r in ov.tensors]
-    # named_modules() pre-order: a module's own tensors come before its children's.
-    assert names[:4] == ["0.scale", "0.cache", "0.bn.weight", "0.bn.bias"]
-    assert names.index("0.scale") < names.index("1.lazy.weight") < names.index("2.a.weight")
-    lazy_row = next(r for r in ov.tensors if r.name == "1.lazy.weight")
-    assert lazy_row.stats is None and "lazy" in (lazy_row.note or "")
-    nbt = next(r for r in ov.tensors if r.name.endswith("num_batches_tracked"))
-    assert nbt.stats is not None and nbt.stats.mean == 0 and nbt.dtype == "int64"
-    half = next(r for r in ov.tensors if r.name == "2.b.weight")
-    assert half.dtype == "bfloat16" and half.stats is not None
-    assert half.stats.std == pytest.approx(
-        model[2].get_parameter("b.weight").float().std().item(), rel=1e-5
-    )
-    assert ov.to_dict()["tensors"][2]["module_type"] == "BatchNorm1d"
 
 
 def test_model_histograms_cover_every_tensor_with_values() -> None:
@@ -255,3 +235,10 @@ def test_worker_pool_leaves_torch_threading_of_other_threads_alone() -> None:
     assert seen == [torch.get_num_threads()]
     # ...while the pool's own workers stay single-threaded (they are the parallelism)
     assert H._get_pool().submit(torch.get_num_threads).result() == 1
+
+
+def test_reused_statistics_give_the_same_answer_as_a_fresh_histogram() -> None:
+    t = torch.randn(50_000)
+    first = tensor_histogram("t", t, 64)
+    rebinned = tensor_histogram("t", t, 17, stats=first.stats)
+    assert rebinned == tensor_histogram("t", t, 17)

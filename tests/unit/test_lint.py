@@ -75,3 +75,26 @@ def test_dict_subclass_of_modules_suggests_module_dict() -> None:
     (f,) = lint(Heads())
     assert f["kind"] == "plain_container" and f["fix"] == "self.heads = nn.ModuleDict(...)"
     assert "plain Python dict" in f["message"]
+
+
+class ShortcutList(nn.Module):
+    """A plain list that only re-points at layers registered in a ModuleList (issue 12: not a finding)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))
+        self.first_two = [self.blocks[0], self.blocks[1]]
+        self.scale = nn.Parameter(torch.ones(1))
+        self.params_view = {"scale": self.scale}
+        self.mixed = [self.blocks[2], nn.Linear(2, 3)]  # one registered, one not
+
+
+def test_containers_of_registered_modules_are_not_findings() -> None:
+    model = ShortcutList()
+    found = {f["path"]: f for f in lint(model)}
+    assert set(found) == {"mixed"}  # first_two and params_view only point at registered things
+    # only the unregistered Linear(2, 3) is counted: 9 parameters that parameters() lacks
+    assert "1 module(s) (Linear)" in found["mixed"]["message"] and "9 parameters" in found["mixed"]["message"]
+    registered = {id(p) for p in model.parameters()}
+    assert all(id(p) in registered for m in model.first_two for p in m.parameters())  # ground truth
+    assert not any(id(p) in registered for p in model.mixed[1].parameters())

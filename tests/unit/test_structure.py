@@ -276,3 +276,25 @@ def test_tree_nodes_list_their_own_tensors() -> None:
     (bn,) = root["children"]
     assert bn["tensors"] == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     assert "tensors" not in structure.tree(examples.SmallCNN())  # no tensors of its own
+
+
+class TwiceInOneModule(nn.Module):
+    """One Parameter and one buffer each registered under two names of the same module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(9))
+        self.register_parameter("w_alias", self.w)
+        self.register_buffer("b", torch.zeros(4))
+        self.register_buffer("b_alias", self.b)
+        self.child = nn.Linear(2, 2)
+
+
+def test_own_counts_count_a_tensor_once_like_the_totals() -> None:
+    model = TwiceInOneModule()
+    root = structure.tree(model)
+    # torch: parameters() and buffers() de-duplicate by identity
+    assert sum(p.numel() for p in model.parameters()) == 9 + 6
+    assert root["params_own"] == 9 and root["buffers_own"] == 4  # was 18 and 8
+    assert root["params_total"] == 15 and root["buffers_total"] == 4
+    assert root["params_own"] <= root["params_total"]

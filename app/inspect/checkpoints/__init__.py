@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from torchscope.inspect.checkpoints.checkpoint import Checkpoint, tensor_values
 from torchscope.inspect.checkpoints.formats import open_checkpoint
+from torchscope.inspect.checkpoints.isolation import Isolation, UnsafeToRead
 from torchscope.inspect.checkpoints.optimizer import OptimizerInfo, ParamState
 from torchscope.inspect.checkpoints.records import (
     CHECKPOINT_SUFFIXES,
@@ -58,6 +59,7 @@ __all__ = [
     "CheckpointFormat",
     "CheckpointStore",
     "Group",
+    "Isolation",
     "OpenFailure",
     "OptimizerInfo",
     "ParamState",
@@ -65,6 +67,7 @@ __all__ = [
     "TensorInfo",
     "UnreadableCheckpoint",
     "UnsafeCheckpoint",
+    "UnsafeToRead",
     "allowed_globals",
     "dtype_name",
     "list_data_dir",

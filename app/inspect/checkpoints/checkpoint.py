@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from torchscope.inspect.checkpoints.records import (
     UnreadableCheckpoint,
     first_line,
 )
+from torchscope.inspect.checkpoints.schedulers import SchedulerState
 from torchscope.inspect.checkpoints.sources import Source
 from torchscope.inspect.errors import InspectError, NotFound, NoValues
 
@@ -47,6 +49,16 @@ class Checkpoint:
     uploaded: bool = False
     # ``_extra_state`` values (plain objects built from allowed globals only) that set_extra_state gets on load
     extra_state_values: dict[str, Any] = field(default_factory=dict, repr=False)
+    schedulers: list[SchedulerState] = field(default_factory=list, repr=False)  # LR scheduler states, for "resume"
+    _scalars: dict[str, int | float | None] = field(default_factory=dict, repr=False)  # 0-dim optimizer states read
+
+    def scheduler(self, path: str) -> SchedulerState:
+        """The LR scheduler state saved at ``path``."""
+        for s in self.schedulers:
+            if s.path == path:
+                return s
+        known = ", ".join(repr(s.path) for s in self.schedulers) or "none"
+        raise NotFound(f"checkpoint {self.id!r} has no LR scheduler state at {path!r} (it has: {known})", path=path)
 
     # -- the model state_dict, keyed as load_state_dict sees it
 
@@ -103,6 +115,49 @@ class Checkpoint:
                 groups.setdefault((info.storage, info.shape), []).append(info.key)
         return [keys for keys in groups.values() if len(keys) > 1]
 
+    def optimizer_dict(self, opt: OptimizerInfo, limit: int = 4096) -> dict[str, Any]:
+        """``opt.to_dict()`` with the values of its scalar state tensors (Adam's ``step``, NAdam's ``mu_product``)
+        and each group's step count: torch keeps them as 0-dim tensors, so the listing alone shows only a key."""
+        out = opt.to_dict()
+        read = 0
+        for p in out["params"]:
+            for v in p["state"].values():
+                info = self.tensors.get(v["key"]) if isinstance(v, dict) and "key" in v else None
+                if info is None or info.shape != () or read >= limit:
+                    continue
+                read += 1
+                value = self._scalar(info.key)
+                if value is not None:
+                    v["value"] = value
+        by_id = {p["id"]: p["state"].get("step") for p in out["params"]}
+        for g in out["param_groups"]:
+            steps = []
+            for pid in g["params"]:
+                st = by_id.get(pid)
+                v = st.get("value") if isinstance(st, dict) else st
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    steps.append(v)
+            if steps:
+                lo, hi = min(steps), max(steps)
+                g["step"] = int(lo) if lo == hi and float(lo).is_integer() else [lo, hi]
+        return out
+
+    def _scalar(self, key: str) -> int | float | None:
+        if key not in self._scalars:
+            value: int | float | None = None
+            try:
+                t = self.tensor(key)
+                if t.device.type != "meta" and t.numel() == 1:
+                    v = t.item()
+                    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+                        value = int(v)  # Adam's step is a float32 tensor holding a count
+                    elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                        value = v
+            except (InspectError, RuntimeError, ValueError):
+                value = None
+            self._scalars[key] = value
+        return self._scalars[key]
+
     def summary(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -119,18 +174,26 @@ class Checkpoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.summary(),
-            "path": str(self.path),
-            "files": [str(p) for p in self.files],
+            # What the user knows the file by (an upload's own name, a --data-dir relative path),
+            # never the server's path (issue 9).
+            "path": self.name,
+            "files": self.file_labels(),
             "tensors": [info.to_dict() for info in self.tensors.values()],
             "state_dict_path": self.state_dict_path,
             "by_dtype": self.by_dtype(),
             "aliases": self.aliases(),
             "other": self.other,
-            "optimizer": self.optimizer.to_dict() if self.optimizer else None,
-            "optimizers": [o.to_dict() for o in self.optimizers],
+            "optimizer": self.optimizer_dict(self.optimizer) if self.optimizer else None,
+            "optimizers": [self.optimizer_dict(o) for o in self.optimizers],
+            "schedulers": [sc.summary() for sc in self.schedulers],
             "notes": self.notes,
             "open_ms": round(self.open_ms, 3),
         }
+
+    def file_labels(self) -> list[str]:
+        """The files read, named like ``name``: the shards of an index beside the index's own label."""
+        folder = self.name.rpartition("/")[0]
+        return [self.name] + [f"{folder}/{f.name}" if folder else f.name for f in self.files[1:]]
 
     def close(self) -> None:
         self.source.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import os
 import pickle
 import struct
@@ -14,6 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from torchscope.inspect.checkpoints.budgets import (
+    EXPANSION_SLACK,
+    MAX_EXPANSION,
+    read_member,
+    scan_pickle,
+    zip_entry_count,
+)
 from torchscope.inspect.checkpoints.checkpoint import Checkpoint
 from torchscope.inspect.checkpoints.records import (
     SEP,
@@ -47,18 +55,32 @@ from torchscope.inspect.errors import InvalidRequest, NotFound
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
-def _sniff(path: Path) -> tuple[bytes, int]:
+def _sniff(path: Path, label: str) -> tuple[bytes, int]:
+    # Messages name the file as the user knows it (label), never the server's path (issue 9).
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(16)
     except FileNotFoundError:
-        raise NotFound(f"no such file: {path}") from None
+        raise NotFound(f"no such file: {label}") from None
     except IsADirectoryError:
-        raise InvalidRequest(f"{path} is a directory, not a checkpoint file") from None
-    except OSError as err:
-        raise UnreadableCheckpoint(f"cannot read {path}: {err.strerror or err}") from None
+        raise InvalidRequest(f"{label} is a directory, not a checkpoint file") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
+        raise UnreadableCheckpoint(f"cannot read {label}: {getattr(err, 'strerror', None) or 'invalid file name'}") from None
     return head, size
+
+
+def _looks_like_safetensors(p: Path, head: bytes, size: int) -> bool:
+    """safetensors: an 8-byte little-endian length n, then a JSON object of exactly n bytes (space-padded)."""
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    n = int.from_bytes(head[:8], "little")
+    if n < 2 or n > size - 8:
+        return False
+    with p.open("rb") as f:
+        f.seek(8 + max(n - 64, 0))
+        tail = f.read(min(n, 64))
+    return tail.rstrip(b" \t\r\n").endswith(b"}")
 
 
 def open_checkpoint(
@@ -67,16 +89,19 @@ def open_checkpoint(
     trusted_paths: Sequence[str | os.PathLike[str]] = (),
     cid: str = "",
     name: str | None = None,
+    allow_shards: bool = True,
 ) -> Checkpoint:
-    """Open ``path`` for inspection; raises a precise InspectError for anything it cannot or will not read."""
+    """Open ``path`` for inspection; raises a precise InspectError for anything it cannot or will not read.
+
+    ``name`` is what messages call the file (an upload's own name, a --data-dir relative path);
+    ``allow_shards=False`` refuses a sharded index (an uploaded index has no shards beside it).
+    """
     start = time.perf_counter()
     p = Path(path)
-    if p.is_dir():
-        raise InvalidRequest(f"{p} is a directory, not a checkpoint file")
-    head, size = _sniff(p)
+    label = name or p.name
+    head, size = _sniff(p, label)
     resolved = p.resolve()
     trusted = any(Path(t).resolve() == resolved for t in trusted_paths)
-    label = name or p.name
     if size == 0:
         raise UnreadableCheckpoint(f"{label} is empty (0 bytes)", rule="format")
     kw: dict[str, Any]
@@ -84,6 +109,10 @@ def open_checkpoint(
         kw = _open_torch_zip(p, label, trusted)
     elif head[:4] == b"\x80\x02\x8a\x0a" and int.from_bytes(head[4:14], "little") == _LEGACY_MAGIC:
         kw = _open_torch_legacy(p, label, trusted)
+    elif _looks_like_safetensors(p, head, size):
+        # Structure, not first bytes: a safetensors length such as 0x7B20 starts with the bytes
+        # " {" and one such as 0x0480 with 0x80, a pickle's first byte (issue 9).
+        kw = _open_safetensors(p, label)
     elif head[:1] == b"\x80":
         with p.open("rb") as f:
             wanted = [g for g in pickle_globals(f) if g not in allowed_globals()]
@@ -94,11 +123,15 @@ def open_checkpoint(
             rule="format",
         )
     elif head.lstrip()[:1] == b"{" or p.suffix == ".json":
+        if not allow_shards:
+            raise UnreadableCheckpoint(
+                f"{label} is a sharded-safetensors index: its shards must sit beside it, so open it from "
+                "--data-dir (or the command line) instead of uploading it",
+                rule="format",
+            )
         kw = open_sharded(p, label)
-    elif len(head) >= 9 and head[8:9] == b"{":
-        header = read_safetensors_header(p)
-        kw = from_safetensors([header], label, CheckpointFormat.SAFETENSORS, {k: 0 for k in header.entries})
-        kw["other"] = {f"__metadata__{SEP}{k}": v for k, v in header.metadata.items()}
+    elif len(head) >= 9 and head[8:9] == b"{":  # safetensors-like but broken: its header reader says how
+        kw = _open_safetensors(p, label)
     else:
         raise UnreadableCheckpoint(
             f"{label} is not a checkpoint: it starts with bytes {head[:8].hex(' ')}, which is neither a "
@@ -124,6 +157,13 @@ def open_checkpoint(
         open_ms=(time.perf_counter() - start) * 1000,
         **kw,
     )
+
+
+def _open_safetensors(p: Path, label: str) -> dict[str, Any]:
+    header = read_safetensors_header(p, label)
+    kw = from_safetensors([header], label, CheckpointFormat.SAFETENSORS, {k: 0 for k in header.entries})
+    kw["other"] = {f"__metadata__{SEP}{k}": v for k, v in header.metadata.items()}
+    return kw
 
 
 def _assemble(
@@ -163,6 +203,7 @@ def _assemble(
         "tensors": tensors,
         "other": walk.other,
         "optimizers": walk.optimizers,
+        "schedulers": walk.schedulers,
         "state_dict_path": sd_path,
         "state_dict_metadata": metadata,
         "state_dict_extra": extra,
@@ -174,6 +215,8 @@ def _assemble(
 
 def _open_torch_zip(p: Path, label: str, trusted: bool) -> dict[str, Any]:
     try:
+        with p.open("rb") as raw:
+            zip_entry_count(raw, label)  # before zipfile builds one object per entry
         zf = zipfile.ZipFile(p)
     # a damaged central directory raises more than BadZipFile (bad UTF-8 names, struct and EOF errors)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, NotImplementedError) as err:
@@ -192,10 +235,14 @@ def _open_torch_zip(p: Path, label: str, trusted: bool) -> dict[str, Any]:
         pkl = pkls[0]
         root = pkl[: -len("data.pkl")]
         try:
-            data = zf.read(pkl)
-            byteorder = zf.read(root + "byteorder") if root + "byteorder" in infos else b"little"
+            data = read_member(zf, infos[pkl], label)  # refused before inflating when over the budget
+            byteorder = read_member(zf, infos[root + "byteorder"], label, 64) if root + "byteorder" in infos else b"little"
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zlib.error) as err:
             raise UnreadableCheckpoint(f"{label}: data.pkl cannot be read: {first_line(err)}", rule="format") from None
+    if not trusted:
+        # Prove the C unpickler's work is bounded (depth, memo, objects) before it runs: a tuple
+        # nested a million deep as a dict key is hashed recursively in C and kills the process.
+        scan_pickle(data, label)
     allowed = allowed_globals()
     notes: list[str] = []
     try:
@@ -234,6 +281,11 @@ def _check_storages(walk: Walk, infos: Mapping[str, zipfile.ZipInfo], root: str,
         info = infos.get(member)
         if info is None:
             raise UnreadableCheckpoint(f"{label}: tensor {key!r} points at {member}, which the archive lacks", rule="format", tensor=key)
+        if info.compress_type != zipfile.ZIP_STORED:
+            # torch.save stores storages uncompressed (mmap needs it); a compressed one can be a bomb.
+            raise UnreadableCheckpoint(
+                f"{label}: storage {member} is compressed; torch.save never compresses storages", rule="format", tensor=key
+            )
         if info.file_size != storage.nbytes:
             raise UnreadableCheckpoint(
                 f"{label}: storage {member} holds {info.file_size} bytes but tensor {key!r} needs a storage of {storage.nbytes}",
@@ -244,6 +296,17 @@ def _check_storages(walk: Walk, infos: Mapping[str, zipfile.ZipInfo], root: str,
             extent = stub.offset + sum((s - 1) * st for s, st in zip(stub.shape, stub.stride, strict=False)) + 1
             if extent > storage.numel or stub.offset < 0:
                 raise UnreadableCheckpoint(f"{label}: tensor {key!r} reaches past its storage", rule="format", tensor=key)
+            numel = math.prod(stub.shape)
+            if numel > MAX_EXPANSION * storage.numel + EXPANSION_SLACK:
+                # Stride 0 or overlapping strides: 1.5 KB on disk can claim a 16384 x 16384 tensor, and
+                # every statistic of it would allocate gigabytes. Refused, named (issue 9).
+                raise UnreadableCheckpoint(
+                    f"{label}: tensor {key!r} of shape {list(stub.shape)} views {numel:,} elements of a storage that "
+                    f"holds {storage.numel:,} (stride {list(stub.stride)}); more than {MAX_EXPANSION}x the stored "
+                    "elements is refused",
+                    rule="storage",
+                    tensor=key,
+                )
 
 
 def _open_torch_legacy(p: Path, label: str, trusted: bool) -> dict[str, Any]:
@@ -252,6 +315,11 @@ def _open_torch_legacy(p: Path, label: str, trusted: bool) -> dict[str, Any]:
         wanted = [g for g in pickle_globals(f, max_pickles=4) if g not in allowed_globals()]
     if wanted and not trusted:
         raise refuse(label, wanted)
+    if not trusted:  # the same budgets as a zip archive's data.pkl, for each of the leading pickles
+        with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            pos = 0
+            for _ in range(4):
+                pos = scan_pickle(mm, label, start=pos).end
     notes = ["legacy torch.save format (not a zip): tensors were loaded into memory"]
     obj = torch_load(p, trusted=trusted, mmap=False)
     return _assemble(obj, ObjectSource(all_tensors(obj)), CheckpointFormat.TORCH_LEGACY, notes)

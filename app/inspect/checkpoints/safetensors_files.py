@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import mmap
 import re
@@ -16,6 +15,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from torchscope.inspect.budgets import JsonBudgetError, load_json
 from torchscope.inspect.checkpoints.records import (
     SEP,
     CheckpointFormat,
@@ -28,7 +28,10 @@ from torchscope.inspect.checkpoints.records import (
 from torchscope.inspect.checkpoints.sources import Source
 from torchscope.inspect.checkpoints.values import json_safe
 
-_MAX_HEADER = 100 * 1024 * 1024  # the safetensors library's own limit on header size
+# The safetensors library allows 100 MB headers; a 100k-tensor header is ~10 MB, and parsing a
+# hostile 100 MB of JSON takes gigabytes. Index files hold one short line per tensor.
+MAX_HEADER = 32 * 1024 * 1024
+MAX_INDEX_BYTES = 32 * 1024 * 1024
 
 # ---------------------------------------------------------------------------
 # Safetensors headers
@@ -72,9 +75,9 @@ class SafetensorsHeader:
     file_size: int
 
 
-def read_safetensors_header(path: Path) -> SafetensorsHeader:
-    """Parse and validate a safetensors header; never reads tensor data."""
-    name = path.name
+def read_safetensors_header(path: Path, label: str | None = None) -> SafetensorsHeader:
+    """Parse and validate a safetensors header within budgets; never reads tensor data."""
+    name = label or path.name
     size = path.stat().st_size
     if size < 8:
         raise UnreadableCheckpoint(
@@ -89,12 +92,15 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
                 "(truncated file or not safetensors)",
                 rule="format",
             )
-        if n > _MAX_HEADER:
-            raise UnreadableCheckpoint(f"{name}: header of {n} bytes exceeds the {_MAX_HEADER}-byte limit", rule="format")
+        if n > MAX_HEADER:
+            raise UnreadableCheckpoint(f"{name}: header of {n:,} bytes exceeds the {MAX_HEADER:,}-byte limit", rule="budget")
         raw = f.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        # entries nest 3 deep ({"key": {"shape": [..]}}): a deeper header is refused, not recursed into
+        header = load_json(raw.decode("utf-8"), what="the safetensors header", max_depth=4)
+    except JsonBudgetError as err:
+        raise UnreadableCheckpoint(f"{name}: {err}", rule="budget") from None
+    except (UnicodeDecodeError, ValueError) as err:
         raise UnreadableCheckpoint(f"{name}: the safetensors header is not valid JSON: {first_line(err)}", rule="format") from None
     if not isinstance(header, dict):
         raise UnreadableCheckpoint(f"{name}: the safetensors header is not a JSON object", rule="format")
@@ -168,6 +174,12 @@ class SafetensorsSource(Source):
         self._maps: dict[int, mmap.mmap] = {}
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, object]:  # sent back from the worker that listed the file
+        return {"headers": self._headers, "where": self._where}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["headers"], state["where"])  # type: ignore[misc]
+
     def _map(self, i: int) -> mmap.mmap:
         with self._lock:
             mm = self._maps.get(i)
@@ -220,9 +232,13 @@ _SHARD_NAME = re.compile(r"^[^/\\]+$")
 
 
 def open_sharded(p: Path, label: str) -> dict[str, Any]:
+    if p.stat().st_size > MAX_INDEX_BYTES:
+        raise UnreadableCheckpoint(f"{label}: an index of {p.stat().st_size:,} bytes is over the {MAX_INDEX_BYTES:,}-byte limit", rule="budget")
     try:
-        index = json.loads(p.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        index = load_json(p.read_bytes().decode("utf-8"), what=label, max_depth=8)
+    except JsonBudgetError as err:
+        raise UnreadableCheckpoint(str(err), rule="budget") from None
+    except (UnicodeDecodeError, ValueError) as err:
         raise UnreadableCheckpoint(f"{label} is not valid JSON: {first_line(err)}", rule="format") from None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
@@ -238,11 +254,24 @@ def open_sharded(p: Path, label: str) -> dict[str, Any]:
         if shard not in shard_names:
             shard_names.append(shard)
     headers: list[SafetensorsHeader] = []
+    folder = p.resolve().parent
+    prefix = label.rpartition("/")[0]
     for shard in shard_names:
-        shard_path = p.parent / shard
-        if not shard_path.is_file():
+        shard_label = f"{prefix}/{shard}" if prefix else shard
+        try:
+            # Resolved: a shard that is a symlink out of the index's folder is refused (issue 9).
+            shard_path = (p.parent / shard).resolve()
+            inside = shard_path.is_relative_to(folder)
+            is_file = inside and shard_path.is_file()
+        except (OSError, RuntimeError, ValueError):  # symlink loop, name too long, NUL byte
+            raise UnreadableCheckpoint(f"{label}: shard {shard[:200]!r} cannot be resolved", rule="path", file=shard[:200]) from None
+        if not inside:
+            raise UnreadableCheckpoint(
+                f"{label}: shard {shard!r} leads outside the index's folder (a symlink?); refused", rule="path", file=shard
+            )
+        if not is_file:
             raise UnreadableCheckpoint(f"{label}: shard {shard} is missing", rule="format", file=shard)
-        headers.append(read_safetensors_header(shard_path))
+        headers.append(read_safetensors_header(shard_path, shard_label))
     where: dict[str, int] = {}
     for key, shard in weight_map.items():
         i = shard_names.index(shard)

@@ -32,31 +32,57 @@ def tensor_meta(obj: TensorStub | torch.Tensor) -> tuple[tuple[int, ...], torch.
     return tuple(obj.shape), obj.dtype, storage
 
 
-def json_safe(value: Any, depth: int = 0) -> Any:
+MAX_RENDERED = 1000  # nodes one json_safe call renders: shared sub-objects cannot multiply it
+
+
+def json_safe(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     """A JSON-able rendering of a non-tensor value (NaN/inf become strings; JSON has none)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if budget is None:
+        budget = [MAX_RENDERED]
+    budget[0] -= 1
+    if budget[0] < 0:
+        return "…"
+    if value is None or isinstance(value, (bool, str)):
         return value[:500] if isinstance(value, str) else value
+    if isinstance(value, int):  # a 5,000-digit int cannot even be printed (int-to-str limit)
+        return value if value.bit_length() <= 64 else f"<int of {value.bit_length()} bits>"
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, (torch.dtype, torch.device, complex, bytes, bytearray)):
-        return repr(value)[:200] if isinstance(value, (bytes, bytearray)) else str(value)
+        return repr(bytes(value[:150]))[:200] if isinstance(value, (bytes, bytearray)) else str(value)
     if depth > 4:
-        return repr(value)[:200]
+        return _short_repr(value)
     if isinstance(value, Mapping):
         items = list(value.items())
-        out = {str(k): json_safe(v, depth + 1) for k, v in items[:50]}
+        out = {_key(k): json_safe(v, depth + 1, budget) for k, v in items[:50]}
         if len(items) > 50:
             out["…"] = f"{len(items) - 50} more"
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         seq = list(value)
-        out_list = [json_safe(v, depth + 1) for v in seq[:50]]
+        out_list = [json_safe(v, depth + 1, budget) for v in seq[:50]]
         if len(seq) > 50:
             out_list.append(f"… {len(seq) - 50} more")
         return out_list
     if is_tensorish(value):
         return "<tensor>"
-    return repr(value)[:200]
+    return _short_repr(value)
+
+
+def _key(k: Any) -> str:
+    if isinstance(k, (str, int, float, bool)) or k is None:
+        return str(json_safe(k))[:200]
+    return _short_repr(k)
+
+
+def _short_repr(value: Any) -> str:
+    # Never repr a container: shared references make its repr exponential (2**40 for 40 small lists).
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return f"<{type(value).__name__} of {len(value)} items>"
+    try:
+        return repr(value)[:200]
+    except (RecursionError, ValueError):  # deeply nested, or an int past the int-to-str limit
+        return f"<{type(value).__name__}>"
 
 
 def is_state_dict(obj: Any) -> bool:
@@ -74,16 +100,23 @@ def is_state_dict(obj: Any) -> bool:
     return n > 0
 
 
-def contains_tensor(obj: Any, depth: int = 0) -> bool:
+def contains_tensor(obj: Any, depth: int = 0, memo: dict[int, bool] | None = None) -> bool:
+    """Whether a tensor (or module) is inside; ``memo`` (by id) keeps shared sub-objects from being re-searched."""
     if is_tensorish(obj) or isinstance(obj, nn.Module):
         return True
     if depth > 32:
         return False
-    if isinstance(obj, Mapping):
-        return any(contains_tensor(v, depth + 1) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(contains_tensor(v, depth + 1) for v in obj)
-    return False
+    if not isinstance(obj, (Mapping, list, tuple)):
+        return False
+    if memo is None:
+        memo = {}
+    known = memo.get(id(obj))
+    if known is not None:
+        return known
+    children = obj.values() if isinstance(obj, Mapping) else obj
+    found = any(contains_tensor(v, depth + 1, memo) for v in children)
+    memo[id(obj)] = found
+    return found
 
 
 def join_path(prefix: str, part: Any) -> str:

@@ -14,7 +14,13 @@ from torchscope.inspect.checkpoints.optimizer import (
     is_optimizer_state,
     optimizer_info,
 )
-from torchscope.inspect.checkpoints.records import MAX_OTHER, STATE_DICT_NAMES, Group
+from torchscope.inspect.checkpoints.records import (
+    MAX_OTHER,
+    STATE_DICT_NAMES,
+    Group,
+    UnreadableCheckpoint,
+)
+from torchscope.inspect.checkpoints.schedulers import SchedulerState, is_scheduler_state, plain_copy
 from torchscope.inspect.checkpoints.values import (
     contains_tensor,
     is_state_dict,
@@ -32,9 +38,32 @@ class Walk:
     optimizers: list[OptimizerInfo] = field(default_factory=list)
     state_dicts: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # (path, mapping)
     modules: list[tuple[str, str]] = field(default_factory=list)  # (path, class) of pickled modules
+    schedulers: list[SchedulerState] = field(default_factory=list)  # LR scheduler state_dicts, for "resume"
+    visits: int = 0  # objects visited: a pickle's shared sub-objects can make a walk exponential
+    contains: dict[int, bool] = field(default_factory=dict)  # contains_tensor's memo, by id
+    entered: set[int] = field(default_factory=set)  # containers walked at least once
+    revisits: int = 0
 
 
-def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen: frozenset[int] = frozenset()) -> None:
+MAX_WALK = 1_000_000  # objects one walk visits (a 100k-tensor checkpoint visits ~300k)
+# Containers reached again by another path: {"model": sd, "ema": sd} is one; 40 lists of two
+# references to the next one are 2**40 (a "billion laughs" made of pickle memo references).
+MAX_REVISITS = 10_000
+
+
+def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen: set[int] | None = None) -> None:
+    """Record every tensor (by key path), state_dict, optimizer and plain value under ``obj``.
+
+    ``seen`` holds the ids of the containers on the current path (cycles); it is one set,
+    added to and removed from, since copying it per level made shared sub-objects quadratic.
+    """
+    if seen is None:
+        seen = set()
+    out.visits += 1
+    if out.visits > MAX_WALK:
+        raise UnreadableCheckpoint(
+            f"the checkpoint's objects lead to more than {MAX_WALK:,} entries (shared sub-objects?); the limit", rule="budget"
+        )
     if is_tensorish(obj):
         out.tensors[path] = obj
         out.groups[path] = group
@@ -42,7 +71,24 @@ def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen
     if depth > 64 or id(obj) in seen:
         out.other[path] = "<recursive>"
         return
-    seen = seen | {id(obj)}
+    if id(obj) in out.entered:
+        out.revisits += 1
+        if out.revisits > MAX_REVISITS:
+            raise UnreadableCheckpoint(
+                f"the checkpoint's objects reach the same containers more than {MAX_REVISITS:,} times by other "
+                "paths (shared references that multiply its entries); the limit",
+                rule="budget",
+            )
+    elif isinstance(obj, (Mapping, list, tuple)):
+        out.entered.add(id(obj))
+    seen.add(id(obj))
+    try:
+        _walk_container(obj, path, out, group, depth, seen)
+    finally:
+        seen.discard(id(obj))
+
+
+def _walk_container(obj: Any, path: str, out: Walk, group: Group, depth: int, seen: set[int]) -> None:
     if isinstance(obj, nn.Module):  # only reachable for a trusted pickle
         out.modules.append((path, f"{type(obj).__module__}.{type(obj).__qualname__}"))
         obj = obj.state_dict()
@@ -55,10 +101,14 @@ def walk_into(obj: Any, path: str, out: Walk, group: Group, depth: int = 0, seen
             return
         if group is not Group.OPTIMIZER and is_state_dict(obj):
             out.state_dicts.append((path, obj))
+        if is_scheduler_state(obj) and len(out.schedulers) < 16:
+            copied = plain_copy(obj)
+            if copied is not None:
+                out.schedulers.append(SchedulerState(path, copied))
         for k, v in obj.items():
             walk_into(v, join_path(path, k), out, group, depth + 1, seen)
         return
-    if isinstance(obj, (list, tuple)) and contains_tensor(obj):
+    if isinstance(obj, (list, tuple)) and contains_tensor(obj, memo=out.contains):
         for i, v in enumerate(obj):
             walk_into(v, join_path(path, i), out, group, depth + 1, seen)
         return

@@ -16,6 +16,12 @@ import torch
 from torch.optim import lr_scheduler as lrs
 
 from torchscope.inspect import safe_expr
+from torchscope.inspect.schedules.overrides import (
+    EXTRA_SCHEDULERS,
+    OPTIMIZER_ARG_OVERRIDES,
+    OPTIMIZER_OVERRIDES,
+    OVERRIDES,
+)
 
 MAX_STEPS = 1_000_000  # optimizer steps in one preview (exact engine)
 MAX_TORCH_STEPS = 300_000  # scheduler steps when we must step torch itself
@@ -66,6 +72,7 @@ class ArgInfo:
     per_group: bool = False
     example: Any = None
     help: str = ""
+    increasing: bool = False  # an int list that must be strictly increasing
 
 
 @dataclass(frozen=True)
@@ -94,126 +101,13 @@ class OptimizerInfo:
         return next((a for a in self.args if a.name == name), None)
 
 
-# What a signature cannot say. Keys: scheduler -> {"intent", "args": {arg: {...}}}.
-# Ranges mirror the checks torch does (or should do: T_max=0 divides by zero at the first step).
-_NONNEG: dict[str, Any] = {"minimum": 0}
-_POS_INT: dict[str, Any] = {"minimum": 1}
-_UNIT: dict[str, Any] = {"minimum": 0, "maximum": 1}
-OVERRIDES: dict[str, dict[str, Any]] = {
-    "LambdaLR": {
-        "intent": Intent.EPOCH,
-        "args": {"lr_lambda": {"example": "0.95 ** epoch", "help": "factor of each group's initial lr at epoch"}},
-    },
-    "MultiplicativeLR": {
-        "intent": Intent.EPOCH,
-        "args": {"lr_lambda": {"example": "0.95", "help": "factor applied to the current lr at each step"}},
-    },
-    "StepLR": {"intent": Intent.EPOCH, "args": {"step_size": {**_POS_INT, "example": 10}, "gamma": _NONNEG}},
-    "MultiStepLR": {
-        "intent": Intent.EPOCH,
-        "args": {"milestones": {"minimum": 0, "example": [30, 60], "help": "increasing steps"}, "gamma": _NONNEG},
-    },
-    "ConstantLR": {
-        "intent": Intent.EPOCH,
-        "args": {"factor": {"minimum": 0, "exclusive_minimum": True, "maximum": 1}, "total_iters": _NONNEG},
-    },
-    "LinearLR": {
-        "intent": Intent.EITHER,
-        "args": {
-            "start_factor": {"minimum": 0, "exclusive_minimum": True, "maximum": 1},
-            "end_factor": _UNIT,
-            "total_iters": _POS_INT,
-        },
-    },
-    "ExponentialLR": {
-        "intent": Intent.EPOCH,
-        "args": {"gamma": {"minimum": 0, "exclusive_minimum": True, "example": 0.95}},
-    },
-    "SequentialLR": {
-        "intent": Intent.EITHER,
-        "args": {
-            "schedulers": {
-                "example": [
-                    {"type": "LinearLR", "args": {"start_factor": 0.1, "total_iters": 5}},
-                    {"type": "CosineAnnealingLR", "args": {"T_max": 45}},
-                ]
-            },
-            "milestones": {"minimum": 1, "example": [5], "help": "step at which each next scheduler takes over"},
-        },
-    },
-    "CosineAnnealingLR": {
-        "intent": Intent.EPOCH,
-        "args": {"T_max": {**_POS_INT, "example": 50, "help": "half period, in scheduler steps"}, "eta_min": _NONNEG},
-    },
-    "ChainedScheduler": {
-        "intent": Intent.EITHER,
-        "args": {
-            "schedulers": {
-                "example": [
-                    {"type": "ConstantLR", "args": {"factor": 0.5, "total_iters": 5}},
-                    {"type": "ExponentialLR", "args": {"gamma": 0.95}},
-                ]
-            }
-        },
-    },
-    "ReduceLROnPlateau": {
-        "intent": Intent.EPOCH,
-        "args": {
-            "factor": {"minimum": 0, "maximum": 1, "exclusive_maximum": True},
-            "patience": _NONNEG,
-            "threshold": _NONNEG,
-            "cooldown": _NONNEG,
-            "min_lr": _NONNEG,
-            "eps": _NONNEG,
-        },
-    },
-    "CyclicLR": {
-        "intent": Intent.BATCH,
-        "args": {
-            "base_lr": {"minimum": 0, "example": 0.001},
-            "max_lr": {"minimum": 0, "example": 0.1},
-            "step_size_up": _POS_INT,
-            "step_size_down": _POS_INT,
-            "gamma": {"minimum": 0, "exclusive_minimum": True},
-            "base_momentum": _UNIT,
-            "max_momentum": _UNIT,
-        },
-    },
-    "CosineAnnealingWarmRestarts": {
-        "intent": Intent.EITHER,
-        "args": {"T_0": {**_POS_INT, "example": 10}, "T_mult": _POS_INT, "eta_min": _NONNEG},
-    },
-    "OneCycleLR": {
-        "intent": Intent.BATCH,
-        "args": {
-            "max_lr": {"minimum": 0, "exclusive_minimum": True, "example": 0.1},
-            "total_steps": {**_POS_INT, "help": "defaults to the number of scheduler steps in this preview"},
-            "epochs": _POS_INT,
-            "steps_per_epoch": _POS_INT,
-            "pct_start": _UNIT,
-            "base_momentum": _UNIT,
-            "max_momentum": _UNIT,
-            "div_factor": {"minimum": 0, "exclusive_minimum": True},
-            "final_div_factor": {"minimum": 0, "exclusive_minimum": True},
-        },
-    },
-    "PolynomialLR": {"intent": Intent.EPOCH, "args": {"total_iters": _POS_INT, "power": _NONNEG}},
-}
-OPTIMIZER_NAMES = ("SGD", "Adam", "AdamW", "RMSprop")
-_OPTIMIZER_OVERRIDES: dict[str, dict[str, Any]] = {
-    "lr": {"minimum": 0},
-    "momentum": _UNIT,
-    "dampening": _UNIT,
-    "weight_decay": _NONNEG,
-    "eps": _NONNEG,
-    "alpha": _UNIT,
-    "betas": {"minimum": 0, "maximum": 1, "exclusive_maximum": True},
-}
 # Implementation switches that change nothing about the schedule.
 _HIDDEN_OPTIMIZER_ARGS = {"params", "foreach", "fused", "capturable", "differentiable", "maximize"}
 _HIDDEN_SCHEDULER_ARGS = {"optimizer", "last_epoch", "verbose"}
 # Changing momentum each step: the teaching warning keys off this.
 MOMENTUM_SCHEDULERS = {"CyclicLR", "OneCycleLR"}
+# Schedulers stepped by hand next to another one in the SWA loop of torch's docs.
+SWA_SCHEDULERS = {"SWALR"}
 # Schedulers the numpy replay reproduces exactly (see the module docstring).
 MULTIPLICATIVE = {"StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "MultiplicativeLR"}
 REPLAY_LEAVES = MULTIPLICATIVE | {"CosineAnnealingLR", "LambdaLR", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR"}
@@ -243,7 +137,8 @@ def _kind_of(annotation: str, name: str) -> tuple[ArgKind, tuple[str, ...] | Non
         return ArgKind.INT_LIST, None, False
     if ann in {"float|list[float]", "list[float]|float"}:
         return ArgKind.FLOAT_OR_LIST, None, True
-    if ann.startswith("tuple[float"):
+    pair = re.fullmatch(r"tuple\[(float[^,\]]*),(float[^,\]]*)\]", ann)
+    if pair and "None" not in ann:  # (0.9, 0.999); not Adafactor's (None, 1e-3) nor Muon's 3 coefficients
         return ArgKind.FLOAT_PAIR, None, False
     return ArgKind.UNSUPPORTED, None, False
 
@@ -258,6 +153,14 @@ def _json_default(value: Any) -> Any:
     return value
 
 
+def _annotation(p: inspect.Parameter) -> str:
+    if p.annotation is inspect.Parameter.empty:
+        # Unannotated (SWALR's anneal_epochs=10): the default's type says what torch expects.
+        d = p.default
+        return type(d).__name__ if isinstance(d, bool | int | float) else "unknown"
+    return p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+
+
 def _args_from_signature(
     cls: type, hidden: set[str], overrides: dict[str, dict[str, Any]]
 ) -> tuple[ArgInfo, ...]:
@@ -266,21 +169,20 @@ def _args_from_signature(
     for p in sig.parameters.values():
         if p.name in hidden or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        ann = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+        ann = _annotation(p)
         kind, choices, per_group = _kind_of(ann, p.name)
-        extra = overrides.get(p.name, {})
-        out.append(
-            ArgInfo(
-                name=p.name,
-                annotation=ann,
-                kind=kind,
-                required=p.default is inspect.Parameter.empty,
-                default=_json_default(p.default),
-                choices=choices,
-                per_group=per_group,
-                **extra,
-            )
-        )
+        fields: dict[str, Any] = {
+            "name": p.name,
+            "annotation": ann,
+            "kind": kind,
+            "required": p.default is inspect.Parameter.empty,
+            "default": _json_default(p.default),
+            "choices": choices,
+            "per_group": per_group,
+            **overrides.get(p.name, {}),
+        }
+        fields["kind"] = ArgKind(fields["kind"])
+        out.append(ArgInfo(**fields))
     return tuple(out)
 
 
@@ -293,11 +195,18 @@ def _abstract_names() -> set[str]:
     return {n for n in lrs.__all__ if n in {"LRScheduler", "_LRScheduler"} or inspect.isabstract(getattr(lrs, n))}
 
 
+def scheduler_class(name: str) -> type:
+    """The torch class for a catalogue name (lr_scheduler's, or swa_utils.SWALR)."""
+    module = EXTRA_SCHEDULERS.get(name, lrs)
+    cls: type = getattr(module, name)
+    return cls
+
+
 def _build_catalogue() -> dict[str, SchedulerInfo]:
     out: dict[str, SchedulerInfo] = {}
     abstract = _abstract_names()
-    for name in lrs.__all__:
-        cls = getattr(lrs, name, None)
+    for name in [*lrs.__all__, *EXTRA_SCHEDULERS]:
+        cls = getattr(EXTRA_SCHEDULERS.get(name, lrs), name, None)
         if name in abstract or not isinstance(cls, type):
             continue
         over = OVERRIDES.get(name, {})
@@ -305,7 +214,7 @@ def _build_catalogue() -> dict[str, SchedulerInfo]:
         out[name] = SchedulerInfo(
             name=name,
             doc=_first_line(cls),
-            intent=over.get("intent", Intent.EITHER),
+            intent=Intent(over.get("intent", Intent.EITHER)),
             args=args,
             composite=any(a.kind is ArgKind.SCHEDULERS for a in args),
             needs_metrics="metrics" in inspect.signature(getattr(cls, "step")).parameters,  # noqa: B009
@@ -315,12 +224,23 @@ def _build_catalogue() -> dict[str, SchedulerInfo]:
     return out
 
 
+def _optimizer_classes() -> list[tuple[str, type]]:
+    """Every optimizer class ``torch.optim`` exports (SGD first: the lab's default)."""
+    found = [
+        (n, c) for n in torch.optim.__all__
+        if isinstance(c := getattr(torch.optim, n, None), type)
+        and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer
+    ]
+    return sorted(found, key=lambda nc: (nc[0] != "SGD", nc[0].lower()))
+
+
 def _build_optimizers() -> dict[str, OptimizerInfo]:
     out = {}
-    for name in OPTIMIZER_NAMES:
-        cls = getattr(torch.optim, name)
-        args = _args_from_signature(cls, _HIDDEN_OPTIMIZER_ARGS, _OPTIMIZER_OVERRIDES)
+    for name, cls in _optimizer_classes():
+        overrides = {**OPTIMIZER_OVERRIDES, **OPTIMIZER_ARG_OVERRIDES.get(name, {})}
+        args = _args_from_signature(cls, _HIDDEN_OPTIMIZER_ARGS, overrides)
         names = {a.name for a in args}
+        # What CyclicLR/OneCycleLR cycle, and what the chart plots: betas[0] or momentum.
         key = "betas" if "betas" in names else "momentum" if "momentum" in names else None
         out[name] = OptimizerInfo(name=name, doc=_first_line(cls), args=args, momentum_key=key)
     return out
@@ -353,7 +273,7 @@ def catalogue() -> dict[str, Any]:
             "variable": safe_expr.VARIABLE,
             "functions": list(safe_expr.FUNCTIONS),
             "constants": list(safe_expr.CONSTANTS),
-            "operators": ["+", "-", "*", "/", "**"],
+            "operators": safe_expr.OPERATORS,
         },
         "limits": {"max_steps": MAX_STEPS, "max_torch_steps": MAX_TORCH_STEPS, "max_groups": MAX_GROUPS},
     }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,11 @@ from torchscope.inspect.schedules.stepping import (
     build_optimizer,
     build_scheduler,
     momentum_of,
+    resolve_context,
+    step_swa,
     step_torch,
 )
-from torchscope.inspect.schedules.warnings import teach
+from torchscope.inspect.schedules.warnings import crash_place, teach
 
 CROSS_CHECK_STEPS = 24
 TOLERANCE = 1e-12
@@ -56,6 +59,8 @@ class Preview:
     mistake: list[GroupSeries] | None = None
     timing_ms: float = 0.0
     membership: dict[str, Any] | None = None
+    crash: dict[str, Any] | None = None  # where torch raises: {"x": first optimizer step without a value, "text"}
+    mistake_crash: dict[str, Any] | None = None
 
     def to_dict(self, encoding: str = "json") -> dict[str, Any]:
         """The API answer. ``encoding="b64"`` sends each series as base64 float64 (the page uses it)."""
@@ -65,7 +70,7 @@ class Preview:
                 "name": g.name,
                 "lr": encode(g.lr, encoding),
                 "momentum": None if g.momentum is None else encode(g.momentum, encoding),
-                "initial_lr": g.initial_lr,
+                "initial_lr": g.initial_lr if math.isfinite(g.initial_lr) else None,
             }
             if g.params is not None:
                 d["params"], d["count"] = g.params, g.count
@@ -86,8 +91,9 @@ class Preview:
             "encoding": "json" if encoding == "raw" else encoding,
             "timing_ms": self.timing_ms,
         }
+        out["crash"] = self.crash
         if self.mistake is not None:
-            out["mistake"] = {"groups": [gs(g) for g in self.mistake]}
+            out["mistake"] = {"groups": [gs(g) for g in self.mistake], "crash": self.mistake_crash}
         if self.membership is not None:
             out["membership"] = self.membership
         return out
@@ -96,42 +102,48 @@ class Preview:
 def compute_series(spec: PreviewSpec, n: int, params: Sequence[Sequence[torch.Tensor]] | None = None,
                    *, use_replay: bool = True) -> tuple[Series, torch.optim.Optimizer]:
     """Scheduler-step series of length ``n``: replayed (cross-checked against torch) or stepped."""
+    spec = replace(spec, scheduler=resolve_context(spec.scheduler, n))
     opt = build_optimizer(spec, params)
     mkey = spec.optimizer.info.momentum_key
     base_lrs = np.array([float(g["lr"]) for g in opt.param_groups])
     base_mom = [momentum_of(g, mkey) for g in opt.param_groups]
     sched = build_scheduler(spec.scheduler, opt, n)
-    if spec.metrics is not None or not use_replay:
-        if n > MAX_TORCH_STEPS:
-            raise bad("epochs", f"this schedule is computed by stepping torch; {n} scheduler steps is over "
-                                 f"the limit of {MAX_TORCH_STEPS}")
-        return step_torch(sched, opt, n, mkey, spec.metrics), opt
+    if spec.metrics is not None or spec.swa is not None or not use_replay:
+        return _stepped(spec, n, params, reason="this schedule is computed by stepping torch"), opt
     try:
-        with np.errstate(over="ignore"):  # an overflowing lr is inf, as in torch; warned in teach
-            lr, mom, crash_at, crash_msg = replay(spec.scheduler, base_lrs, n)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf (and inf - inf) as Python floats give them
+            rep = replay(spec.scheduler, base_lrs, n)
     except NotReplayable:
-        if n > MAX_TORCH_STEPS:
-            raise bad("epochs", f"this composition is computed by stepping torch; {n} scheduler steps is over "
-                                 f"the limit of {MAX_TORCH_STEPS}") from None
-        return step_torch(sched, opt, n, mkey), opt
+        return _stepped(spec, n, params, reason="this composition is computed by stepping torch"), opt
     if mkey is None:
         momentum = None
-    elif mom is None:
+    elif rep.momentum is None:
         momentum = np.repeat(np.array(base_mom, dtype=np.float64)[:, None], n, axis=1)
+        if rep.crash_at is not None:
+            momentum[:, rep.crash_at :] = np.nan  # nothing after torch raised
     else:
-        momentum = mom
-    series = Series(lr=lr, momentum=momentum, crash=crash_msg, crash_at=crash_at, engine="exact")
+        momentum = rep.momentum
+    series = Series(lr=rep.lr, momentum=momentum, crash=rep.crash, crash_at=rep.crash_at, engine="exact")
     # Cross-check the first steps against the real torch object; on any difference, trust torch.
     m = min(n, CROSS_CHECK_STEPS)
     check = step_torch(sched, opt, m, mkey)
-    ok = _close(check.lr, lr[:, :m]) and (momentum is None or _close(check.momentum, momentum[:, :m]))
+    ok = _close(check.lr, rep.lr[:, :m]) and (momentum is None or _close(check.momentum, momentum[:, :m]))
     if not ok:  # pragma: no cover - would be a replay bug or a new torch behaviour
-        if n > MAX_TORCH_STEPS:
-            raise bad("epochs", f"{n} scheduler steps is over the limit of {MAX_TORCH_STEPS} for stepping torch")
-        opt = build_optimizer(spec, params)
-        sched = build_scheduler(spec.scheduler, opt, n)
-        return step_torch(sched, opt, n, mkey), opt
+        return _stepped(spec, n, params, reason="the replay disagreed with torch"), opt
     return series, opt
+
+
+def _stepped(spec: PreviewSpec, n: int, params: Sequence[Sequence[torch.Tensor]] | None, *, reason: str) -> Series:
+    """Step fresh real torch objects ``n`` times (what the replay stands in for when it can)."""
+    if n > MAX_TORCH_STEPS:
+        raise bad("epochs", f"{reason}; {n} scheduler steps is over the limit of {MAX_TORCH_STEPS}")
+    opt = build_optimizer(spec, params)
+    sched = build_scheduler(spec.scheduler, opt, n)
+    mkey = spec.optimizer.info.momentum_key
+    if spec.swa is None:
+        return step_torch(sched, opt, n, mkey, spec.metrics)
+    swa = build_scheduler(spec.swa.scheduler, opt, n)
+    return step_swa(sched, swa, spec.swa.start, opt, n, mkey, spec.metrics)
 
 
 def _close(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -186,28 +198,13 @@ def preview(spec: PreviewSpec, params: Sequence[Sequence[torch.Tensor]] | None =
     ]
     codes, texts = teach(spec, series, opt)
     mistake = None
+    crashes: list[dict[str, Any] | None] = [None]
     if spec.overlay_batch_mistake and spec.step is StepMode.EPOCH and spec.steps_per_epoch > 1:
-        wrong = PreviewSpec(**{**spec.__dict__, "step": StepMode.BATCH, "overlay_batch_mistake": False})
-        try:
-            ms, _ = compute_series(wrong, wrong.scheduler_steps, params)
-        except InvalidRequest as err:
-            codes.append("overlay-unavailable")
-            texts.append(f"The per-batch overlay could not be computed: {err.message}")
-        else:
-            mlr, mmom = ms.lr, ms.momentum
-            if idx is not None:
-                mlr = mlr[:, idx]
-                mmom = None if mmom is None else mmom[:, idx]
-            mistake = [
-                GroupSeries(name=spec.group_names[i], lr=mlr[i],
-                            momentum=None if mmom is None else mmom[i], initial_lr=initial[i])
-                for i in range(mlr.shape[0])
-            ]
-            codes.append("overlay-batch-mistake")
-            texts.append(
-                f"Overlay: the same {spec.scheduler.type} stepped once per batch by mistake ({total} scheduler steps "
-                f"instead of {spec.epochs}); every step-count argument then counts batches, not epochs."
-            )
+        mistake = _mistake_overlay(spec, params, idx, initial, codes, texts, crashes)
+    crash = None
+    if series.crash is not None and series.crash_at is not None:
+        per = spec.steps_per_epoch if spec.step is StepMode.EPOCH else 1
+        crash = {"x": series.crash_at * per, "scheduler_step": series.crash_at, "text": series.crash}
     return Preview(
         x=x,
         groups=groups,
@@ -222,7 +219,46 @@ def preview(spec: PreviewSpec, params: Sequence[Sequence[torch.Tensor]] | None =
         decimated=idx is not None,
         mistake=mistake,
         timing_ms=round((time.perf_counter() - t0) * 1000, 3),
+        crash=crash,
+        mistake_crash=crashes[0],
     )
+
+
+def _mistake_overlay(spec: PreviewSpec, params: Sequence[Sequence[torch.Tensor]] | None, idx: np.ndarray | None,
+                     initial: list[float], codes: list[str], texts: list[str],
+                     crashes: list[dict[str, Any] | None]) -> list[GroupSeries] | None:
+    """The same code with ``scheduler.step()`` moved into the batch loop by mistake.
+
+    Arguments the run decided are kept as the user's code has them (OneCycleLR's ``total_steps``
+    defaulted to the number of epochs stays that number), so torch raises where it would.
+    """
+    total = spec.total_steps
+    resolved = resolve_context(spec.scheduler, spec.scheduler_steps)
+    wrong = replace(spec, step=StepMode.BATCH, overlay_batch_mistake=False, scheduler=resolved)
+    try:
+        ms, _ = compute_series(wrong, wrong.scheduler_steps, params)
+    except InvalidRequest as err:
+        codes.append("overlay-unavailable")
+        texts.append(f"The per-batch overlay could not be computed: {err.message}")
+        return None
+    mlr, mmom = ms.lr, ms.momentum
+    if idx is not None:
+        mlr = mlr[:, idx]
+        mmom = None if mmom is None else mmom[:, idx]
+    codes.append("overlay-batch-mistake")
+    texts.append(
+        f"Overlay: the same {spec.scheduler.type} stepped once per batch by mistake ({total} scheduler steps "
+        f"instead of {spec.epochs}); every step-count argument then counts batches, not epochs."
+    )
+    if ms.crash is not None and ms.crash_at is not None:
+        crashes[0] = {"x": ms.crash_at, "scheduler_step": ms.crash_at, "text": ms.crash}
+        codes.append("overlay-crash")
+        texts.append(f"Stepped per batch by mistake, {crash_place(ms.crash_at, StepMode.BATCH, spec.steps_per_epoch)}: "
+                     f"{ms.crash}. The training run would stop there (the overlay ends).")
+    return [
+        GroupSeries(name=spec.group_names[i], lr=mlr[i], momentum=None if mmom is None else mmom[i], initial_lr=initial[i])
+        for i in range(mlr.shape[0])
+    ]
 
 
 def model_preview(body: Any, model: nn.Module) -> Preview:

@@ -12,6 +12,7 @@ import numpy as np
 
 from torchscope.inspect import safe_expr
 from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.schedules.budget import check_work
 from torchscope.inspect.schedules.catalogue import (
     MAX_GROUPS,
     MAX_INT,
@@ -50,6 +51,14 @@ class OptimizerSpec:
 
 
 @dataclass(frozen=True)
+class SwaSpec:
+    """Stochastic weight averaging as torch's docs loop it: ``if epoch > start: swa.step() else: scheduler.step()``."""
+
+    start: int  # the last scheduler-step index the main scheduler takes; later steps go to ``scheduler``
+    scheduler: SchedulerSpec  # SWALR, usually
+
+
+@dataclass(frozen=True)
 class PreviewSpec:
     optimizer: OptimizerSpec
     groups: tuple[dict[str, Any], ...]  # per-group option overrides, in torch's order
@@ -61,6 +70,7 @@ class PreviewSpec:
     metrics: tuple[float, ...] | None = None
     overlay_batch_mistake: bool = False
     max_points: int | None = None
+    swa: SwaSpec | None = None
 
     @property
     def scheduler_steps(self) -> int:
@@ -136,7 +146,7 @@ def _coerce(info: ArgInfo, value: Any, where: str, n_groups: int) -> Any:
         ints = [as_int(v, f"{where}[{i}]") for i, v in enumerate(value)]
         for i, v in enumerate(ints):
             _check_range(info, v, f"{where}[{i}]")
-        for i in range(1, len(ints)):
+        for i in range(1, len(ints) if info.increasing else 0):
             if ints[i] <= ints[i - 1]:
                 raise bad(where, f"must be strictly increasing, but {ints[i]} follows {ints[i - 1]}")
         return ints
@@ -290,6 +300,8 @@ def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_
     overlay = body.get("overlay_batch_mistake", False)
     if not isinstance(overlay, bool):
         raise bad("overlay_batch_mistake", "must be true or false")
+    swa = _parse_swa(body.get("swa"), sched, n_groups)
+    check_work(epochs * spe, n_groups, [sched] if swa is None else [sched, swa.scheduler], overlay)
     return PreviewSpec(
         optimizer=OptimizerSpec(type=otype, args=opt_args),
         groups=tuple(overrides),
@@ -301,7 +313,25 @@ def parse_request(body: Any, *, group_names: Sequence[str] | None = None, group_
         metrics=metrics,
         overlay_batch_mistake=overlay,
         max_points=max_points,
+        swa=swa,
     )
+
+
+def _parse_swa(raw: Any, main: SchedulerSpec, n_groups: int) -> SwaSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise bad("swa", 'must be an object like {"start": 75, "scheduler": {"type": "SWALR", "args": {"swa_lr": 0.05}}}')
+    start = as_int(raw.get("start", raw.get("swa_start")), "swa.start")
+    if start < 0:
+        raise bad("swa.start", f"must be >= 0, got {start}")
+    if "scheduler" not in raw:
+        raise bad("swa.scheduler", 'is required, e.g. {"type": "SWALR", "args": {"swa_lr": 0.05}}')
+    sched = parse_scheduler(raw["scheduler"], "swa.scheduler", n_groups)
+    if sched.info.needs_metrics:
+        raise bad("swa.scheduler.type", "the SWA phase steps its scheduler without a metric")
+    del main
+    return SwaSpec(start=start, scheduler=sched)
 
 
 def _parse_options(info: OptimizerInfo, raw: dict[str, Any], where: str) -> dict[str, Any]:

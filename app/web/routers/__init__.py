@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from torchscope.web.routers import checkpoints, graph, initlab, models, schedules, weights
+from torchscope.web.routers import checkpoints, forward, graph, initlab, live, models, schedules, weights
 
 ROUTERS: list[APIRouter] = [
     models.router,
@@ -12,5 +12,7 @@ ROUTERS: list[APIRouter] = [
     initlab.router,
     schedules.router,
     checkpoints.router,
+    forward.router,
     graph.router,
+    live.router,
 ]

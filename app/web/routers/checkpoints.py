@@ -8,28 +8,33 @@ HTTP contract (JSON, errors are ``{"detail": ...}`` with a 4xx status):
 - ``GET  /api/checkpoints/{cid}``                 ``{"id", "name", "format", "tensors": [{"key", "shape", "dtype", "bytes"}], "other", "optimizer"}``
 - ``GET  /api/checkpoints/{cid}/histogram?key=``  one tensor's histogram (the weights page's histogram machinery)
 - ``GET  /api/checkpoints/{cid}/compare?model=``  what ``load_state_dict(strict=True)`` would say, plus hints
+- ``GET  /api/checkpoints/{cid}/matches``         served models ranked by how many weights fit (best first)
 - ``POST /api/checkpoints/{cid}/load``            ``{"model", "strict", "strip_prefix", "add_prefix"}``
 - ``GET  /api/checkpoints/{cid}/diff?other=`` or ``?model=``  added/removed/reshaped/retyped, change per tensor
+- ``POST /api/checkpoints/{cid}/resume``          ``{"path", "steps"}``: the saved LR scheduler continued (see schedules)
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from torchscope.inspect import compare
+from torchscope.inspect import compare, diff, optimizer_names, schedules
 from torchscope.inspect.checkpoints import (
     Checkpoint,
     CheckpointStore,
+    Isolation,
     list_data_dir,
     resolve_in_data_dir,
     tensor_values,
@@ -40,6 +45,7 @@ from torchscope.settings import Settings
 from torchscope.web.deps import DEFAULT_BINS, BinsQuery, RegistryDep, SettingsDep, render
 
 router = APIRouter(tags=["checkpoints"])
+log = logging.getLogger("torchscope")
 
 _CHUNK = 1 << 20
 
@@ -48,9 +54,12 @@ _CHUNK = 1 << 20
 
 
 def start_checkpoints(app: Any, settings: Settings) -> None:
-    """Open the --checkpoint files and make a private directory for uploads."""
-    store = CheckpointStore(trusted_paths=settings.trust_pickle)
+    """Open the --checkpoint files (untrusted ones in worker processes) and make a private directory for uploads."""
+    isolation = Isolation(memory_mb=settings.open_memory_mb, timeout_s=settings.open_timeout_s)
+    store = CheckpointStore(trusted_paths=settings.trust_pickle, isolation=isolation)
     store.open_startup(settings.checkpoints)
+    for failure in store.failures:
+        log.warning("--checkpoint %s: %s", failure.path, failure.message)
     app.state.checkpoints = store
     app.state.upload_dir = Path(tempfile.mkdtemp(prefix="torchscope-uploads-"))
 
@@ -89,7 +98,8 @@ def checkpoints_index(store: CheckpointStore, settings: Settings) -> dict[str, A
     return {
         "checkpoints": [c.summary() for c in store],
         "failures": [f.to_dict() for f in store.failures],
-        "data_dir": str(settings.data_dir) if settings.data_dir else None,
+        # the folder's name, not its server path (issue 9: responses carry no server paths)
+        "data_dir": (settings.data_dir.name or "/") if settings.data_dir else None,
         "files": list_data_dir(settings.data_dir),
         "max_upload_mb": settings.max_upload_mb,
     }
@@ -127,7 +137,12 @@ def _copy_limited(src: BinaryIO, target: Path, limit: int, too_large: TooLarge) 
     openapi_extra={
         "requestBody": {
             "description": "the file itself as the body (streamed, with ?filename=), or multipart/form-data with a `file` field",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+                },
+            },
         }
     },
 )
@@ -149,9 +164,21 @@ async def upload_checkpoint(
         f"upload is larger than the {settings.max_upload_mb} MB limit (start torchscope with --max-upload-mb to raise it)",
         limit_mb=settings.max_upload_mb,
     )
+    # Kept uploads share one disk quota: an upload may use what the others leave (issue 9).
+    room = settings.upload_quota_mb * 1024 * 1024 - store.uploaded_bytes()
+    over_quota = TooLarge(
+        f"kept uploads would use more than the {settings.upload_quota_mb} MB upload quota: close uploaded "
+        "checkpoints to free space (or start torchscope with --upload-quota-mb)",
+        quota_mb=settings.upload_quota_mb,
+        rule="upload_quota",
+    )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # multipart framing is small
         raise too_large
+    if declared and declared.isdigit() and int(declared) > room + 64 * 1024:
+        raise over_quota
+    if room < limit:
+        limit, too_large = max(room, 0), over_quota
     target = request.app.state.upload_dir / uuid.uuid4().hex
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -221,12 +248,18 @@ def _compare_data(ckpt: Checkpoint, registry: Any, model: str, strip_prefix: str
     data = compare.compare_to_dict(ckpt, loaded, report, strip_prefix=strip_prefix, add_prefix=add_prefix)
     if ckpt.optimizer is not None:
         with loaded.lock:
-            names = compare.optimizer_names(ckpt.optimizer, ckpt, loaded.module)
-        data["optimizer_names"] = {**names, "names": {str(k): v for k, v in names["names"].items()}}
+            data["optimizer_names"] = optimizer_names.jsonable(optimizer_names.optimizer_names(ckpt.optimizer, ckpt, loaded.module))
     return data
 
 
 Prefix = Annotated[str, Query(max_length=200, description="a key prefix such as 'module.'")]
+
+
+@router.get("/api/checkpoints/{cid}/matches")
+def model_matches(ckpt: CheckpointDep, registry: RegistryDep) -> list[dict[str, Any]]:
+    """Served models ranked by how many of their weights this checkpoint's state_dict fits (num_batches_tracked
+    counters, which fit anything, not counted); the page's compare panel opens on the first."""
+    return compare.rank_models(ckpt, registry)
 
 
 @router.get("/api/checkpoints/{cid}/compare")
@@ -235,6 +268,22 @@ def compare_with_model(
 ) -> dict[str, Any]:
     """Exactly the keys ``model.load_state_dict(sd, strict=True)`` would complain about, plus hints. No tensor is read."""
     return _compare_data(ckpt, registry, model, strip_prefix, add_prefix)
+
+
+class ResumeRequest(BaseModel):
+    path: str = Field(default="", max_length=4096, description="key path of the scheduler state in the checkpoint")
+    steps: int = Field(default=100, ge=1, le=schedules.MAX_TORCH_STEPS, description="more scheduler.step() calls")
+    scheduler_type: str | None = Field(default=None, max_length=64, description="LambdaLR or MultiplicativeLR, when ambiguous")
+    lr_lambda: str | list[str] | None = Field(default=None, description="the lambda's expression (not saved by torch)")
+    encoding: Literal["json", "b64"] = "json"
+
+
+@router.post("/api/checkpoints/{cid}/resume")
+def resume_scheduler(ckpt: CheckpointDep, body: ResumeRequest) -> Response:
+    """What the LR will be when this run resumes: the saved scheduler (and optimizer) state, stepped by torch."""
+    data = schedules.resume_checkpoint(ckpt, body.path, steps=body.steps, scheduler_type=body.scheduler_type,
+                                       lr_lambda=body.lr_lambda, encoding="raw" if body.encoding == "json" else body.encoding)
+    return Response(schedules.dumps(data), media_type="application/json")
 
 
 class LoadRequest(BaseModel):
@@ -268,8 +317,8 @@ def diff_checkpoint(
         raise InvalidRequest("give exactly one of ?other=<checkpoint id> or ?model=<model id>", rule="diff")
     fix = {"strip_prefix": strip_prefix, "add_prefix": add_prefix}
     if other is not None:
-        return compare.diff_checkpoints(ckpt, store.get(other), **fix)
-    return compare.diff_checkpoint_model(ckpt, registry.get(model or ""), **fix)
+        return diff.diff_checkpoints(ckpt, store.get(other), **fix)
+    return diff.diff_checkpoint_model(ckpt, registry.get(model or ""), **fix)
 
 
 @router.get("/api/checkpoints/{cid}/diff/histogram")
@@ -288,15 +337,15 @@ def diff_histogram(
     if (other is None) == (model is None):
         raise InvalidRequest("give exactly one of ?other=<checkpoint id> or ?model=<model id>", rule="diff")
     loaded = registry.get(model) if model is not None else None
-    a, b = compare.pair_source(
+    a, b = diff.pair_source(
         ckpt, store.get(other) if other is not None else None, loaded, strip_prefix=strip_prefix, add_prefix=add_prefix
     )
     if loaded is not None:
         with loaded.lock:
-            ta, tb = compare.pair_tensors(a, b, key)
+            ta, tb = diff.pair_tensors(a, b, key)
             hb = tensor_histogram(key, tb, bins=bins).to_dict()
     else:
-        ta, tb = compare.pair_tensors(a, b, key)
+        ta, tb = diff.pair_tensors(a, b, key)
         hb = tensor_histogram(key, tb, bins=bins).to_dict()
     return {"key": key, "a_label": a.label, "b_label": b.label, "a": tensor_histogram(key, ta, bins=bins).to_dict(), "b": hb}
 
@@ -306,10 +355,15 @@ def diff_histogram(
 
 @router.get("/checkpoints", response_class=HTMLResponse, include_in_schema=False)
 def checkpoints_page(request: Request, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
+    if store.isolation is not None:
+        # An upload or open may follow: start a reader process now (its first start imports torch).
+        threading.Thread(target=store.isolation.warm_up, name="torchscope-reader-warmup", daemon=True).start()
     return render(request, "checkpoints.html", index=checkpoints_index(store, settings))
 
 
 @router.get("/checkpoints/{cid}", response_class=HTMLResponse, include_in_schema=False)
-def checkpoint_page(request: Request, ckpt: CheckpointDep, store: StoreDep) -> HTMLResponse:
+def checkpoint_page(request: Request, ckpt: CheckpointDep, store: StoreDep, registry: RegistryDep) -> HTMLResponse:
     others = [c.summary() for c in store if c.id != ckpt.id]
-    return render(request, "checkpoint.html", ckpt=ckpt.to_dict(), others=others)
+    ranked = compare.rank_models(ckpt, registry)
+    return render(request, "checkpoint.html", ckpt=ckpt.to_dict(), others=others,
+                  ranked={r["model"]: r for r in ranked}, best_model=ranked[0]["model"] if ranked else None)

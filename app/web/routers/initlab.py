@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from torchscope.inspect import export, initlab
+from torchscope.inspect import export, initlab, materialise
 from torchscope.inspect import histograms as H
+from torchscope.inspect.errors import NoValues
 from torchscope.inspect.registry import LoadedModel
 from torchscope.web.deps import BinsQuery, ModelDep, render
+from torchscope.web.schemas import PlanJson
 
 router = APIRouter()
 
-PlanBody = Annotated[
-    dict[str, Any],
-    Body(
-        description='{"rules": [{"match", "tensor", "fn", "args"}], "seed": int}',
-        examples=[{"rules": [{"match": "Linear", "tensor": "weight", "fn": "kaiming_normal_",
-                              "args": {"nonlinearity": "relu"}}], "seed": 0}],
-    ),
-]  # fmt: skip
+PlanBody = PlanJson  # typed for the OpenAPI document; initlab.parse_plan stays the validator (issue 9)
 
 
 def plan_preview(loaded: LoadedModel, data: dict[str, Any], bins: int) -> dict[str, Any]:
     plan = initlab.parse_plan(data)
     with loaded.lock:
-        return initlab.preview(loaded.module, plan, bins).to_dict()
+        if not loaded.meta:
+            return initlab.preview(loaded.module, plan, bins).to_dict()
+        # Meta device: no weights exist. A small model is previewed on a real copy, whose "before"
+        # is PyTorch's default initialisation (reset_parameters), said so in "materialised".
+        copy = materialise.materialised_copy(loaded.module)
+    out = initlab.preview(copy, plan, bins).to_dict()
+    out["materialised"] = True
+    return out
+
+
+def refuse_on_meta(loaded: LoadedModel) -> None:
+    if loaded.meta:
+        raise NoValues(
+            "this model is on the meta device: its weights do not exist, so there is nothing to change, "
+            "reset or download (previews run on a materialised copy)"
+        )
 
 
 @router.get("/api/init/schemes", tags=["init"])
@@ -47,12 +57,14 @@ def post_preview(
 @router.post("/api/models/{model_id}/init/apply", tags=["init"])
 def post_apply(loaded: ModelDep, plan: PlanBody) -> dict[str, Any]:
     """Apply the plan to the served model; the original weights are kept for reset."""
+    refuse_on_meta(loaded)
     return initlab.apply(loaded, initlab.parse_plan(plan)).to_dict()
 
 
 @router.post("/api/models/{model_id}/init/reset", tags=["init"])
 def post_reset(loaded: ModelDep) -> dict[str, Any]:
     """Restore the weights the model had before its first change, bit for bit."""
+    refuse_on_meta(loaded)
     return initlab.reset(loaded)
 
 
@@ -90,6 +102,7 @@ def init_page(request: Request, loaded: ModelDep) -> HTMLResponse:
     with loaded.lock:
         rows = H.named_tensors(loaded.module)
         classes = sorted({type(m).__name__ for _, m in loaded.module.named_modules()})
+        numel = materialise.distinct_numel(loaded.module) if loaded.meta else 0
     names = [r.name for r in rows] + [a for r in rows for a in r.aliases]
     return render(
         request,
@@ -100,4 +113,7 @@ def init_page(request: Request, loaded: ModelDep) -> HTMLResponse:
         classes=classes,
         tensor_names=names,
         max_seed=initlab.MAX_SEED,
+        meta_numel=numel,
+        can_materialise=numel <= materialise.MAX_MATERIALISE,
+        max_materialise=materialise.MAX_MATERIALISE,
     )

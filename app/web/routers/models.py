@@ -130,12 +130,16 @@ def get_lint(loaded: ModelDep) -> list[dict[str, Any]]:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index_page(request: Request, registry: RegistryDep) -> HTMLResponse:
     summaries = []
+    live = {}  # models served from Python: the page polls them (CLI models change only from a page)
     for m in registry:
+        revision = m.sync()
+        if m.watch is not None:
+            live[m.id] = revision
         s = model_summary(m)
         with m.lock:
             s["lint"] = len(lint.lint(m.module))
         summaries.append(s)
-    return render(request, "index.html", summaries=summaries)
+    return render(request, "index.html", summaries=summaries, live=live)
 
 
 @router.get("/models/{model_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -1,14 +1,29 @@
-"""Weights: per-tensor histograms + statistics, the whole-model overview, and the Weights page."""
+"""Weights: per-tensor histograms + statistics, the bucketed whole-model overview, tensor search, the page.
+
+HTTP contract (beside TensorBoard's ``[left, right, count]`` buckets, ours are ``edges`` + ``counts``):
+
+* ``GET /api/models/{id}/histogram?tensor=&bins=``: one tensor, exact unless ``sampled``.
+* ``GET /api/models/{id}/overview?start=&stop=&max_points=&max_labels=``: tensors ``[start, stop)``
+  in depth order, in at most ``max_points`` buckets (see ``torchscope.inspect.overview``).
+* ``GET /api/models/{id}/tensors?q=&limit=&offset=``: the tensor picker's search.
+
+The page itself carries no per-tensor data: it fetches these, so its HTML is the same size
+for 10 tensors and for 50,000.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+import torch
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from torchscope.inspect import histograms as H
-from torchscope.inspect.registry import LoadedModel
+from torchscope.inspect import overview as O
+from torchscope.inspect.errors import NotFound
+from torchscope.inspect.live import content_stamp
+from torchscope.inspect.registry import VALUES, LoadedModel
 from torchscope.web.deps import BinsQuery, ModelDep, render
 
 router = APIRouter()
@@ -23,34 +38,126 @@ TensorQuery = Annotated[
 ]
 
 
+def tensor_lookup(loaded: LoadedModel) -> dict[str, tuple[str, torch.Tensor]]:
+    """Every name and alias -> (first name, tensor), once per structure version (call under lock)."""
+
+    def build() -> dict[str, tuple[str, torch.Tensor]]:
+        out: dict[str, tuple[str, torch.Tensor]] = {}
+        for r in H.named_tensors(loaded.module):
+            for n in (r.name, *r.aliases):
+                out.setdefault(n, (r.name, r.tensor))
+        return out
+
+    return loaded.memo("tensor_lookup", build)
+
+
+def tensor_table(loaded: LoadedModel) -> O.TensorTable:
+    """Statistics of every tensor, once until the weights change (call under lock)."""
+    stamp = None
+    if loaded.watch is not None:  # a live model: reuse only while no tensor's values changed
+        distinct = list({id(t): t for _, t in tensor_lookup(loaded).values()}.values())
+        # Norms only: the table's per-tensor statistics move with them (one fused pass).
+        stamp = lambda: content_stamp(distinct, bits=False)  # noqa: E731
+    return loaded.memo(VALUES + "table", lambda: O.tensor_table(loaded.module), stamp)
+
+
 def tensor_histogram(loaded: LoadedModel, tensor: str, bins: int) -> dict[str, Any]:
     """The one data function behind the histogram endpoint and the page's chart."""
     with loaded.lock:
-        t = H.find_tensor(loaded.module, tensor)
-        return H.tensor_histogram(tensor, t, bins).to_dict()
+        found = tensor_lookup(loaded).get(tensor)
+        if found is None:
+            raise NotFound(f"no parameter or buffer named {tensor!r}", tensor=tensor)
+        first, t = found
+        fresh: list[H.Histogram] = []
+
+        def full() -> H.TensorStats:
+            fresh.append(H.tensor_histogram(tensor, t, bins))
+            return fresh[0].stats
+
+        # A live model's entries are reused only while this tensor's values are unchanged.
+        digest = content_stamp([t]) if loaded.watch is not None else None
+        stamp = (lambda: digest) if digest is not None else None
+        # Statistics (quantiles above all) do not depend on the bins: a new bin count only re-bins.
+        stats = loaded.memo(VALUES + "stats:" + first, full, stamp)
+        # The last answer per tensor is kept too: the page's first chart is often the prewarmed one.
+        last: dict[str, Any] = loaded.memo(VALUES + "last:" + first, dict, stamp)
+        if last.get("key") != (tensor, bins):
+            h = fresh[0] if fresh else H.tensor_histogram(tensor, t, bins, stats=stats)
+            last.update(key=(tensor, bins), body=h.to_dict())
+        body: dict[str, Any] = last["body"]
+        return body
 
 
-def weights_overview(loaded: LoadedModel) -> dict[str, Any]:
-    """Per-tensor statistics in depth order: the overview chart and the page's tensor picker."""
+def weights_overview(
+    loaded: LoadedModel,
+    start: int = 0,
+    stop: int | None = None,
+    max_points: int = O.DEFAULT_POINTS,
+    max_labels: int = O.DEFAULT_LABELS,
+) -> dict[str, Any]:
+    """Per-bucket statistics along the depth of the network (the overview chart)."""
     with loaded.lock:
-        data = H.model_overview(loaded.module).to_dict()
+        data = O.overview(tensor_table(loaded), start, stop, max_points, max_labels)
     data["model"] = loaded.id
     data["modified"] = loaded.modified
     return data
 
 
+def no_values_reason(loaded: LoadedModel) -> str | None:
+    """Why no tensor of this model can be drawn (meta device, lazy modules), or None."""
+    with loaded.lock:
+        tensors = list({id(t): t for _, t in tensor_lookup(loaded).values()}.values())
+    if any(H.has_values(t) and not t.is_complex() for t in tensors):
+        return None
+    if not tensors:
+        return "empty"
+    return "meta" if any(t.is_meta for t in tensors) else "lazy"
+
+
+# Above this many elements the statistics are left to the first visit (seconds of work, under the lock).
+PREWARM_MAX_ELEMENTS = 1 << 30
+
+
+def prewarm_weights(models: list[LoadedModel]) -> None:
+    """Statistics of every tensor, and the histogram the Weights page opens on (a thread at startup)."""
+    for loaded in models:
+        with loaded.lock:
+            distinct = {id(t): t for _, t in tensor_lookup(loaded).values()}.values()
+            if loaded.meta or sum(t.numel() for t in distinct if H.has_values(t)) > PREWARM_MAX_ELEMENTS:
+                continue
+            name = O.default_tensor(tensor_table(loaded))
+            if name is not None:
+                tensor_histogram(loaded, name, H.DEFAULT_BINS)
+
+
 @router.get("/api/models/{model_id}/histogram", tags=["weights"])
-def get_histogram(
-    loaded: ModelDep, tensor: TensorQuery, bins: BinsQuery = H.DEFAULT_BINS
-) -> dict[str, Any]:
+def get_histogram(loaded: ModelDep, tensor: TensorQuery, bins: BinsQuery = H.DEFAULT_BINS) -> dict[str, Any]:
     """Histogram (server-side binning; exact when ``sampled`` is false) and statistics of one tensor."""
     return tensor_histogram(loaded, tensor, bins)
 
 
 @router.get("/api/models/{model_id}/overview", tags=["weights"])
-def get_overview(loaded: ModelDep) -> dict[str, Any]:
-    """mean / std / min / max / |x| / zeros of every parameter and buffer, along the depth of the network."""
-    return weights_overview(loaded)
+def get_overview(
+    loaded: ModelDep,
+    start: Annotated[int, Query(ge=0, description="first tensor (depth order)")] = 0,
+    stop: Annotated[int | None, Query(ge=0, description="end of the range (exclusive); omit for all")] = None,
+    max_points: Annotated[int, Query(ge=1, le=O.MAX_POINTS, description="at most this many buckets")] = O.DEFAULT_POINTS,
+    max_labels: Annotated[int, Query(ge=1, le=O.MAX_LABELS, description="at most this many axis labels")] = O.DEFAULT_LABELS,
+) -> dict[str, Any]:
+    """mean / std / min / max / |x| / zeros of parameters and buffers along the depth of the network, in buckets."""
+    return weights_overview(loaded, start, stop, max_points, max_labels)
+
+
+@router.get("/api/models/{model_id}/tensors", tags=["weights"])
+def get_tensors(
+    loaded: ModelDep,
+    q: Annotated[str, Query(max_length=200, description="words that the name, an alias or the module class contain")] = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = O.SEARCH_LIMIT,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Search the model's tensors (the Weights page's picker), in depth order."""
+    with loaded.lock:
+        return O.search(tensor_table(loaded), q, limit, offset)
 
 
 @router.get("/models/{model_id}/weights", response_class=HTMLResponse, include_in_schema=False)
@@ -59,22 +166,19 @@ def weights_page(
     loaded: ModelDep,
     tensor: Annotated[str | None, Query(max_length=1000)] = None,
     bins: BinsQuery = H.DEFAULT_BINS,
+    log: bool = False,
 ) -> HTMLResponse:
-    overview = weights_overview(loaded)
-    names = {r["name"] for r in overview["tensors"]} | {
-        a for r in overview["tensors"] for a in r["aliases"]
-    }
-    if tensor is not None and tensor not in names:
+    if tensor is not None:
         with loaded.lock:
-            H.find_tensor(loaded.module, tensor)  # raises the same 404 as the API
-    readable = [r for r in overview["tensors"] if r["stats"] is not None]
-    selected = tensor if tensor is not None else (readable[0]["name"] if readable else None)
+            if tensor not in tensor_lookup(loaded):
+                raise NotFound(f"no parameter or buffer named {tensor!r}", tensor=tensor)
     return render(
         request,
         "weights.html",
         model=loaded,
-        overview=overview,
-        selected=selected,
+        selected=tensor,
         bins=bins,
+        log=log,
         max_bins=H.MAX_BINS,
+        no_values=no_values_reason(loaded),
     )
