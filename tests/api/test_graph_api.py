@@ -9,6 +9,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from tests.conftest import LOCAL
 from torchscope.main import create_app
 from torchscope.settings import Settings
 
@@ -21,7 +22,7 @@ SPECS = [
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(specs=SPECS))) as c:
+    with TestClient(create_app(Settings(specs=SPECS)), base_url=LOCAL) as c:
         yield c
 
 

@@ -14,18 +14,19 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from tests.fixtures import graph_models as G
+from tests.fixtures.models import ScriptedNorm
 from torchscope.examples import NestedNet, ResidualBlock, TinyTransformerLM
-from torchscope.inspect.forward.fake import fake_forward
 from torchscope.inspect.forward.sources import resolve_inputs
 from torchscope.inspect.graph import (
     Capture,
     CaptureMode,
-    capture_graph,
+    capture_model,
     graph_answer,
     module_facts,
     search,
 )
 from torchscope.inspect.graph.facts import pool, signatures
+from torchscope.inspect.overview import TensorTable, tensor_table
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "residual": lambda: ResidualBlock(8),
@@ -46,8 +47,6 @@ def model(name: str) -> nn.Module:
 
 def real_inputs(m: nn.Module) -> tuple[tuple[Any, ...], dict[str, Any]]:
     spec = resolve_inputs(m).spec
-    with fake_forward(m):  # only for the spec's shapes; real values below
-        pass
     args = tuple(_real(a) for a in spec.args)
     kwargs = {k: _real(v) for k, v in spec.kwargs.items()}
     return args, kwargs
@@ -64,17 +63,7 @@ def _real(node: Any) -> Any:
 @cache
 def captured(name: str, mode: CaptureMode = CaptureMode.auto) -> Capture:
     m = model(name)
-    resolved = resolve_inputs(m)
-    if name == "scripted":
-        # fake_forward cannot snapshot a ScriptModule's attributes (yet): a copy on fake inputs instead
-        from torch._subclasses.fake_tensor import FakeTensorMode
-
-        with FakeTensorMode(allow_non_fake_inputs=True):
-            x = torch.empty(1, 4)
-        return capture_graph(copy.deepcopy(m), (x,), {}, mode=mode)
-    with fake_forward(m) as ctx:
-        args, kwargs = ctx.inputs(resolved)
-        return capture_graph(m, args, kwargs, mode=mode)
+    return capture_model(m, resolve_inputs(m), mode)
 
 
 @cache
@@ -82,8 +71,13 @@ def facts(name: str) -> Any:
     return module_facts(model(name))
 
 
+@cache
+def table(name: str) -> TensorTable:
+    return tensor_table(model(name))
+
+
 def answer(name: str, path: str = "", call: int = 0, mode: CaptureMode = CaptureMode.auto, **kw: Any) -> dict[str, Any]:
-    return graph_answer(captured(name, mode), facts(name), path, call, **kw)
+    return graph_answer(captured(name, mode), facts(name), path, call, table=table(name), **kw)
 
 
 def by_id(a: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -228,15 +222,13 @@ def test_export_is_first_choice_and_hooks_the_fallback_with_reason() -> None:
     assert a["capture"] == "hooks"
 
 
-def test_capture_never_touches_the_model() -> None:
-    m = G.BatchNormNet().train()
+@pytest.mark.parametrize("m", [G.BatchNormNet(), ScriptedNorm()], ids=["batchnorm", "torchscript"])
+def test_capture_never_touches_the_model(m: nn.Module) -> None:
+    m.train()
     before = {k: v.clone() for k, v in m.state_dict().items()}
     rng = torch.get_rng_state()
     for mode in BOTH:
-        resolved = resolve_inputs(m)
-        with fake_forward(m) as ctx:
-            args, kwargs = ctx.inputs(resolved)
-            capture_graph(m, args, kwargs, mode=mode)
+        capture_model(m, resolve_inputs(m, given=[[4, 3]] if isinstance(m, ScriptedNorm) else None), mode)
     after = m.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -268,7 +260,7 @@ def test_repeated_blocks_share_a_signature() -> None:
 def test_weight_statistics_are_pooled_exactly() -> None:
     m = model("nested")
     facts = module_facts(m)
-    stats = facts.stats(facts.subtree_params["blocks.0.mlp"])
+    stats = facts.stats(tensor_table(m), facts.subtree_params["blocks.0.mlp"])
     assert stats is not None
     flat = torch.cat([p.detach().double().flatten() for p in m.blocks[0].mlp.parameters()])
     assert stats["std"] == pytest.approx(flat.std().item(), rel=1e-5)

@@ -2,13 +2,16 @@
 
 * ``params``: parameter elements in a module's subtree, tied weights counted once;
 * weight statistics (``std``, ``abs_mean`` = |mean|, ``zero_fraction``) over all the
-  parameters of a module's subtree (or all those an op reads), pooled exactly from each
-  tensor's statistics as ``histograms.py`` computes them (finite values; NaN/Inf left out);
+  parameters of a module's subtree (or all those an op reads), pooled exactly from the
+  per-tensor statistics of the Weights page's table (``overview.tensor_table``: finite
+  values, NaN/Inf left out), so the two pages never disagree and the weights are read once;
 * a structural ``signature``: class, ``extra_repr``, parameter/buffer shapes and dtypes and
   the children's signatures, hashed. Identical blocks (GPT-2's ``h.0`` ... ``h.11``) share
   one, and ``repeats`` says how many modules have it.
 
-Models on the meta device (or with lazy parameters) have no values: statistics are None.
+``ModuleFacts`` depends on the structure only; statistics are read from a ``TensorTable``
+given at answer time (the values may change while the structure does not). Models on the
+meta device (or with lazy parameters) have no values: statistics are None.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 from torch import nn
 
 from torchscope.inspect import histograms as H
+from torchscope.inspect.overview import TensorTable
+from torchscope.inspect.structure import dtype_name, is_uninitialized
 
 STATS = ("std", "abs_mean", "zero_fraction")
 
@@ -34,8 +39,6 @@ class TensorFact:
     shape: tuple[int, ...]
     dtype: str
     numel: int
-    # finite count, mean, std, mean |x|, zeros (None: no values to read)
-    moments: tuple[int, float, float | None, float, int] | None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "shape": list(self.shape), "dtype": self.dtype, "numel": self.numel}
@@ -50,19 +53,30 @@ class ModuleFacts:
     signature: dict[str, str]
     repeats: dict[str, int]  # signature -> how many modules share it
     tensors: dict[str, TensorFact]  # canonical name -> facts (aliases of tied tensors map here too)
-    has_values: bool
     children: dict[str, int]  # path -> number of child modules
 
-    def stats(self, names: Iterable[str]) -> dict[str, float | None] | None:
-        """Pooled statistics of these parameters; None when there are none or they have no values."""
-        found = [self.tensors[n].moments for n in dict.fromkeys(names) if n in self.tensors]
-        moments = [m for m in found if m is not None]
-        if not moments or len(moments) < len(found):
+    def stats(self, table: TensorTable | None, names: Iterable[str]) -> dict[str, float | None] | None:
+        """Pooled statistics of these tensors; None when there are none or one of them has no values."""
+        if table is None:
             return None
-        return pool(moments)
+        rows = [table.index_of(n) for n in dict.fromkeys(names) if n in self.tensors]
+        if not rows or any(i is None or not table.summarised[i] for i in rows):
+            return None
+        return pool([_moments(table, i) for i in rows if i is not None])
 
 
-def pool(moments: list[tuple[int, float, float | None, float, int]]) -> dict[str, float | None]:
+Moments = tuple[int, float, float | None, float, int]  # finite count, mean, std, mean |x|, zeros
+
+
+def _moments(table: TensorTable, i: int) -> Moments:
+    n = int(table.n[i])
+    if n == 0:
+        return (0, 0.0, None, 0.0, 0)
+    std = float(table.std[i])
+    return (n, float(table.s1[i]) / n, None if math.isnan(std) else std, float(table.sa[i]) / n, int(table.zeros[i]))
+
+
+def pool(moments: list[Moments]) -> dict[str, float | None]:
     """Exact pooled mean / std (Bessel) / |x| mean / zero fraction of several tensors' statistics."""
     n = sum(m[0] for m in moments)
     zeros = sum(m[4] for m in moments)
@@ -94,16 +108,15 @@ def signatures(root: nn.Module) -> dict[str, str]:
 
 
 def module_facts(root: nn.Module) -> ModuleFacts:
-    """Parameters, statistics and signatures of every module (call under the model's lock)."""
-    overview = H.model_overview(root)
+    """Parameters, tensors and signatures of every module (call under the model's lock)."""
+    rows = H.named_tensors(root)  # the Weights table's rows and order: canonical names agree
     tensors: dict[str, TensorFact] = {}
-    for row in overview.tensors:
-        st = row.stats
-        moments = None
-        if st is not None and st.mean is not None:
-            finite = row.numel - st.nan - st.inf
-            moments = (finite, st.mean, st.std, st.mean_abs or 0.0, st.zeros)
-        fact = TensorFact(row.name, "param" if row.kind == "parameter" else "buffer", row.module, tuple(row.shape), row.dtype, row.numel, moments)
+    for row in rows:
+        t = row.tensor
+        shape = () if is_uninitialized(t) else tuple(t.shape)
+        numel = 0 if is_uninitialized(t) else t.numel()
+        kind = "param" if row.kind == "parameter" else "buffer"
+        fact = TensorFact(row.name, kind, row.module, shape, dtype_name(t.dtype), numel)
         tensors[row.name] = fact
         for alias in row.aliases:
             tensors.setdefault(alias, fact)
@@ -111,26 +124,21 @@ def module_facts(root: nn.Module) -> ModuleFacts:
     params = dict.fromkeys(classes, 0)
     own: dict[str, list[str]] = {p: [] for p in classes}
     subtree: dict[str, list[str]] = {p: [] for p in classes}
-    seen: set[str] = set()
-    for row in overview.tensors:
-        if row.name in seen:
-            continue
-        seen.add(row.name)
+    for row in rows:
         if row.module in own:
             own[row.module].append(row.name)
         if row.kind != "parameter":
             continue
         for path in _ancestors(row.module):
             if path in params:
-                params[path] += row.numel
+                params[path] += tensors[row.name].numel
                 subtree[path].append(row.name)
     sigs = signatures(root)
     repeats: dict[str, int] = {}
     for s in sigs.values():
         repeats[s] = repeats.get(s, 0) + 1
-    has_values = any(f.moments is not None for f in tensors.values())
     children = {path: len(m._modules) for path, m in root.named_modules()}
-    return ModuleFacts(classes, params, own, subtree, sigs, repeats, tensors, has_values, children)
+    return ModuleFacts(classes, params, own, subtree, sigs, repeats, tensors, children)
 
 
 def _ancestors(path: str) -> list[str]:

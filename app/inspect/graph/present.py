@@ -20,6 +20,7 @@ from typing import Any
 from torchscope.inspect.graph.facts import ModuleFacts
 from torchscope.inspect.graph.records import Capture, Kind
 from torchscope.inspect.graph.view import View, ancestors, graph_view, method_note, module_box_id
+from torchscope.inspect.overview import TensorTable
 
 MAX_TENSOR_NAMES = 200  # parameter names listed on one node (the rest are counted)
 MAX_MATCHES = 100
@@ -27,14 +28,23 @@ MAX_QUERY = 200
 
 
 def graph_answer(
-    capture: Capture, facts: ModuleFacts, path: str = "", call: int = 0, *, params: bool = False
+    capture: Capture,
+    facts: ModuleFacts,
+    path: str = "",
+    call: int = 0,
+    *,
+    params: bool = False,
+    table: TensorTable | None = None,
 ) -> dict[str, Any]:
-    """The one data function behind the graph endpoint and the graph page."""
+    """The graph at one module call, with the overlays' numbers (``table``: the weights' statistics)."""
     view = graph_view(capture, path, call, params=params)
-    return view_json(capture, facts, view)
+    return view_json(capture, facts, view, table)
 
 
-def view_json(capture: Capture, facts: ModuleFacts, view: View) -> dict[str, Any]:
+def view_json(capture: Capture, facts: ModuleFacts, view: View, table: TensorTable | None = None) -> dict[str, Any]:
+    def stats(names: list[str]) -> dict[str, float | None] | None:
+        return facts.stats(table, names)
+
     nodes = []
     for node in view.nodes:
         data = node.to_json()
@@ -43,7 +53,7 @@ def view_json(capture: Capture, facts: ModuleFacts, view: View) -> dict[str, Any
                 n for n in facts.own_tensors.get(node.path, []) if facts.tensors.get(n) and facts.tensors[n].kind == "buffer"
             ]
             data["params"] = facts.params.get(node.path, 0)
-            data["stats"] = facts.stats(facts.subtree_params.get(node.path, []))
+            data["stats"] = stats(facts.subtree_params.get(node.path, []))
             sig = facts.signature.get(node.path)
             data["signature"] = sig
             data["repeats"] = facts.repeats.get(sig, 1) if sig else 1
@@ -52,12 +62,12 @@ def view_json(capture: Capture, facts: ModuleFacts, view: View) -> dict[str, Any
             names = list(node.tensors)
             weights = [n for n in names if n in facts.tensors and facts.tensors[n].kind == "param"]
             data["params"] = sum(facts.tensors[n].numel for n in weights)
-            data["stats"] = facts.stats(weights)
+            data["stats"] = stats(weights)
         elif node.kind in (Kind.param, Kind.buffer):
             names = [node.target]
             fact = facts.tensors.get(node.target)
             data["params"] = fact.numel if fact is not None and fact.kind == "param" else 0
-            data["stats"] = facts.stats([node.target]) if fact is not None and fact.kind == "param" else None
+            data["stats"] = stats([node.target]) if fact is not None and fact.kind == "param" else None
         else:
             names = []
             data["params"] = 0
@@ -82,7 +92,8 @@ def view_json(capture: Capture, facts: ModuleFacts, view: View) -> dict[str, Any
             "module_calls": len(capture.frames),
             "seconds": round(capture.seconds, 3),
         },
-        "stats_available": facts.has_values,
+        "stats_available": bool(table is not None and table.summarised.any()),
+        "warnings": list(capture.warnings),
     }
 
 
