@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+_COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 
 
 class FlopMeter:
@@ -19,6 +22,24 @@ class FlopMeter:
 
     def __init__(self) -> None:
         self._mode = FlopCounterMode(display=False)
+        self._may_count: dict[Any, bool] = {}
+
+    def may_count(self, op: Any) -> bool:
+        """Whether FlopCounterMode can count anything for ``op``: it has a formula for it, or ``op``
+        decomposes (CompositeImplicitAutograd, like ``aten.linear``) into ops that may have one.
+        Any other op counts 0 FLOPs: re-running it to find that out is wasted time (most of a
+        transformer's ops: views, adds, softmaxes)."""
+        if not isinstance(op, torch._ops.OpOverload):
+            return True  # higher-order ops and Python callables: re-run them
+        known = self._may_count.get(op)
+        if known is None:
+            known = (
+                op.overloadpacket in self._mode.flop_registry
+                or _COMPOSITE in op.py_kernels
+                or torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), _COMPOSITE)  # type: ignore[no-untyped-call]
+            )
+            self._may_count[op] = known
+        return known
 
     def __enter__(self) -> FlopMeter:
         self._mode.__enter__()  # type: ignore[no-untyped-call]  # untyped in torch's stubs
