@@ -2,7 +2,7 @@
 // place as the user expands boxes, laid out by ELK (layered) in a Web Worker, drawn as SVG.
 (function () {
   "use strict";
-  const { api, showError, clearError, debounce, fmt, fmtBytes, el } = window.ts;
+  const { api, request, showError, clearError, debounce, fmt, fmtBytes, el } = window.ts;
   const SVGNS = "http://www.w3.org/2000/svg";
   const panel = document.getElementById("graph-panel");
   const modelId = panel.dataset.model;
@@ -22,6 +22,8 @@
     nodes: new Map(),      // drawn node id -> {data, viewKey}
     edges: [],             // drawn edges {id, source, target, data}
     seq: 0,
+    gen: 0,                // bumped when inputs, capture method or the params toggle change the views
+    fetching: new Map(),   // view key -> its request in flight (prefetch)
     transform: { x: 20, y: 20, k: 1 },
   };
   // A block that repeats (GPT-2's h.0 ... h.11): same structure, a module with children.
@@ -38,12 +40,47 @@
   }
   async function loadView(path, call) {
     const k = key(path, call);
-    if (!state.views.has(k)) state.views.set(k, await api(graphUrl(path, call)));
+    if (!state.views.has(k)) {
+      const gen = state.gen, view = await (state.fetching.get(k) || api(graphUrl(path, call)));
+      if (gen === state.gen) state.views.set(k, view);
+      else return loadView(path, call);  // fetched for other inputs or options
+    }
     return state.views.get(k);
+  }
+  // While the page is idle, the views of the boxes on screen are fetched (a few ms of server time
+  // each, one at a time), so expanding one waits only for its layout.
+  const PREFETCH = 24;
+  async function prefetch() {
+    const gen = state.gen;
+    const wanted = [];
+    for (const info of state.nodes.values()) {
+      const n = info.data;
+      if (!info.group && n.kind === "module" && n.expandable && !state.views.has(nodeKey(n))) wanted.push(n);
+    }
+    for (const n of wanted.slice(0, PREFETCH)) {
+      const k = nodeKey(n);
+      if (gen !== state.gen || state.views.has(k) || state.fetching.has(k)) continue;
+      const pending = request(graphUrl(n.path, n.call));
+      state.fetching.set(k, pending);
+      try {
+        const view = await pending;
+        if (gen === state.gen && !state.views.has(k)) state.views.set(k, view);
+      } catch (e) { /* asked again, and shown, when the user expands it */ } finally {
+        if (state.fetching.get(k) === pending) state.fetching.delete(k);
+      }
+    }
   }
   const isOpen = n => n.kind === "module" && state.expanded.has(nodeKey(n)) && state.views.has(nodeKey(n));
 
   // ------------------------------------------------------------------ composing the visible graph
+  const LAYOUT_OPTIONS = {
+    "elk.algorithm": "layered", "elk.direction": "DOWN", "elk.hierarchyHandling": "INCLUDE_CHILDREN",
+    "elk.json.shapeCoords": "ROOT", "elk.json.edgeCoords": "ROOT",
+    "elk.layered.spacing.nodeNodeBetweenLayers": "34", "elk.spacing.nodeNode": "22",
+    "elk.edgeLabels.inline": "false", "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF",
+    // One sweep of crossing minimisation instead of 7: half the time on a GPT-2 block, and a
+    // network's graph is mostly a chain with skips, where more sweeps rarely find fewer crossings.
+    "elk.layered.thoroughness": "1" };
   const textWidth = s => 6.4 * String(s).length;
   function shapeText(shape, dtype) {
     return "[" + shape.join("×") + "]" + (dtype && dtype !== "float32" ? " " + dtype : "");
@@ -51,27 +88,49 @@
   function nodeSize(n) {
     const repeat = n.kind === "module" && isBlock(n) ? 34 : 0;
     const toggle = n.kind === "module" && n.expandable ? 22 : 0;
-    const sub = n.kind === "module" ? n["class"] : n.kind === "op" ? (n["class"] || "") : n.shapes_out.length ? shapeText(n.shapes_out[0].shape, n.shapes_out[0].dtype) : "";
+    const sub = n.kind === "module" ? n["class"] : n.kind === "op" ? (n["class"] || "") : n.members ? n.members.length + " tensors"
+      : n.shapes_out.length ? shapeText(n.shapes_out[0].shape, n.shapes_out[0].dtype) : "";
     const w = Math.max(56, textWidth(n.label) + toggle + repeat + 18, textWidth(sub) * 0.95 + 18);
     return { w: Math.min(w, 320), h: n.kind === "module" || sub ? 38 : 26, sub: sub };
   }
 
   function compose() {
-    const root = { id: "root", children: [], edges: [], layoutOptions: {
-      "elk.algorithm": "layered", "elk.direction": "DOWN", "elk.hierarchyHandling": "INCLUDE_CHILDREN",
-      "elk.json.shapeCoords": "ROOT", "elk.json.edgeCoords": "ROOT",
-      "elk.layered.spacing.nodeNodeBetweenLayers": "34", "elk.spacing.nodeNode": "22",
-      "elk.edgeLabels.inline": "false", "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF" } };
+    const root = { id: "root", children: [], edges: [], layoutOptions: LAYOUT_OPTIONS };
     const drawn = new Map();
     const index = new Map();     // view key -> Map(node id -> node)
     const parentEl = new Map();  // node id -> elk container
     const groups = new Map();    // group id -> elk node
+    // The model's outputs that share a name (a KV cache: past_key_values.layers.N.keys/values, 24
+    // tensors for GPT-2) are one node: 24 boxes say less, and would double the layout's work.
+    const alias = new Map();  // output node id -> its group's id
+    function outputGroups(v) {
+      const byName = new Map(), first = new Map();
+      for (const n of v.nodes) {
+        if (n.kind !== "output") continue;
+        const name = n.label.split(/[.[]/)[0];
+        if (!byName.has(name)) byName.set(name, []);
+        byName.get(name).push(n);
+      }
+      for (const [name, list] of byName) {
+        if (list.length < 2) continue;
+        const group = { id: "outs:" + name, kind: "output", label: name, path: "", "class": "", target: "", params: 0, flops: 0,
+          shapes_in: list.flatMap(n => n.shapes_in), shapes_out: [], output_bytes: 0, tensors: [], members: list.map(n => n.label) };
+        list.forEach(n => alias.set(n.id, group.id));
+        first.set(list[0].id, group);
+      }
+      return first;
+    }
     function addView(vk, container) {
       const v = state.views.get(vk);
       const idx = new Map(v.nodes.map(n => [n.id, n]));
       index.set(vk, idx);
-      for (const n of v.nodes) {
+      const groupAt = vk === ROOT ? outputGroups(v) : new Map();
+      for (let n of v.nodes) {
         if (vk !== ROOT && (n.kind === "input" || n.kind === "output")) continue;  // ports dissolve into the parent's edges
+        if (alias.has(n.id)) {
+          if (!groupAt.has(n.id)) continue;  // drawn once, as its group
+          n = groupAt.get(n.id);
+        }
         if (isOpen(n)) {
           const title = n.label + " · " + n["class"] + (n.call ? " (call " + n.call + ")" : "") + "  [−]";
           const g = { id: n.id, children: [], edges: [], labels: [{ text: title, width: textWidth(title), height: 14 }],
@@ -113,25 +172,38 @@
         }
         return out;
       }
-      return [id];
+      return [alias.get(id) || id];
     }
     const ancestors = id => { const out = []; let c = parentEl.get(id); while (c) { out.push(c); c = parentEl.get(c.id); } return out; };
-    const edges = [], seen = new Set();
+    // One drawn edge per (producer, consumer): tensors that go the same way (a block's key and
+    // value into the cache) share it, and its label counts them.
+    const edges = [], byPair = new Map();
+    const edgeLabel = e => shapeText(e.shape, e.dtype) + (e.via ? " · " + e.via.join("·") : "");
     for (const [vk, idx] of index) {
       for (const e of state.views.get(vk).edges) {
         const s = idx.get(e.source);
         if (!s || (vk !== ROOT && s.kind === "input") || isOpen(s)) continue;  // drawn from the tensor's producer only
         for (const t of resolveTargets(vk, e.target, e.value, 0)) {
-          const id = e.source + "→" + t + "→" + e.value;
-          if (seen.has(id) || !drawn.has(t)) continue;
-          seen.add(id);
-          const label = shapeText(e.shape, e.dtype) + (e.via ? " · " + e.via.join("·") : "");
+          const id = e.source + "→" + t;
+          if (!drawn.has(t)) continue;
+          const known = byPair.get(id);
+          if (known) {
+            if (!known.values.has(e.value)) { known.values.add(e.value); known.labels.add(edgeLabel(e)); }
+            continue;
+          }
           const up = ancestors(e.source), down = new Set(ancestors(t));
           const lca = up.find(c => down.has(c)) || root;
-          lca.edges.push({ id: id, sources: [e.source], targets: [t], labels: [{ text: label, width: textWidth(label) * 0.9, height: 12 }] });
+          const elkEdge = { id: id, sources: [e.source], targets: [t], labels: [] };
+          lca.edges.push(elkEdge);
+          byPair.set(id, { elkEdge: elkEdge, values: new Set([e.value]), labels: new Set([edgeLabel(e)]) });
           edges.push({ id: id, source: e.source, target: t, data: e, fromParam: s.kind === "param" || s.kind === "buffer" });
         }
       }
+    }
+    for (const pair of byPair.values()) {
+      const shapes = Array.from(pair.labels), n = pair.values.size;
+      const label = n === 1 ? shapes[0] : shapes.length === 1 ? n + " × " + shapes[0] : n + " tensors: " + shapes[0] + ", …";
+      pair.elkEdge.labels.push({ text: label, width: textWidth(label) * 0.9, height: 12 });
     }
     return { graph: root, drawn: drawn, edges: edges };
   }
@@ -151,18 +223,54 @@
   }
   const repColor = sig => "hsl(" + (parseInt(sig.slice(0, 6), 16) % 360) + ",55%,45%)";
 
+  // ELK is Java compiled to JavaScript: its first layouts in a fresh worker run 3-10x slower than
+  // later ones, until V8 has optimised its hot code. So the worker is warmed on small layouts
+  // while the page is idle (during the capture, after each drawing), one at a time so that a real
+  // layout never waits for more than one; they stop once the worker is warm.
+  const warm = { left: 10, running: false, layouts: 0 };
+  function warmGraph() {
+    const opts = LAYOUT_OPTIONS;
+    const root = { id: "w", children: [], edges: [], layoutOptions: opts };
+    for (let b = 0; b < 3; b++) {
+      const g = { id: "w" + b, children: [], edges: [], labels: [{ text: "block", width: 40, height: 14 }],
+        layoutOptions: { "elk.padding": "[top=26,left=10,bottom=10,right=10]" } };
+      for (let i = 0; i < 6; i++) g.children.push({ id: "w" + b + "." + i, width: 100, height: 38 });
+      root.children.push(g);
+    }
+    const lbl = () => [{ text: "[1×16×768]", width: 70, height: 12 }];
+    for (let b = 0; b < 3; b++) {
+      for (let i = 1; i < 6; i++) root.edges.push({ id: "e" + b + "." + i, sources: ["w" + b + "." + (i - 1)], targets: ["w" + b + "." + i], labels: lbl() });
+      root.edges.push({ id: "r" + b, sources: ["w" + b + ".0"], targets: ["w" + b + ".4"], labels: lbl() });
+      if (b) root.edges.push({ id: "x" + b, sources: ["w" + (b - 1) + ".5"], targets: ["w" + b + ".0"], labels: lbl() });
+    }
+    return root;
+  }
+  function warmUp() {
+    if (warm.running || warm.layouts > 0 || warm.left <= 0) return;
+    warm.running = true;
+    warm.left--;
+    elk.layout(warmGraph()).catch(() => { warm.left = 0; }).then(() => { warm.running = false; setTimeout(warmUp, 0); });
+  }
+
   async function relayout() {
     const seq = ++state.seq;
     panel.dataset.ready = "0";
+    const t0 = performance.now();
     const composed = compose();
     statusEl.textContent = "laying out " + composed.drawn.size + " nodes…";
-    const t0 = performance.now();
-    const laid = await elk.layout(composed.graph);
+    const t1 = performance.now();
+    let laid;
+    warm.layouts++;
+    try { laid = await elk.layout(composed.graph); } finally { warm.layouts--; setTimeout(warmUp, 0); }
     if (seq !== state.seq) return;  // a newer layout superseded this one
+    const t2 = performance.now();
     draw(laid, composed);
-    statusEl.textContent = composed.drawn.size + " nodes, " + composed.edges.length + " edges · layout " + Math.round(performance.now() - t0) + " ms";
+    // where the time of the last drawing went (benchmarks/graph.py prints it)
+    state.timings = { compose: t1 - t0, layout: t2 - t1, draw: performance.now() - t2 };
+    statusEl.textContent = composed.drawn.size + " nodes, " + composed.edges.length + " edges · layout " + Math.round(t2 - t1) + " ms";
     panel.dataset.ready = "1";
     panel.dataset.nodes = String(composed.drawn.size);
+    setTimeout(prefetch, 0);
   }
 
   function walk(elkNode, fn) { for (const c of elkNode.children || []) { fn(c); walk(c, fn); } }
@@ -356,7 +464,12 @@
     row("output", fmtBytes(n.output_bytes));
     if (n.stats) row("weights", "std " + fmt(n.stats.std) + ", |mean| " + fmt(n.stats.abs_mean) + ", zeros " + (100 * n.stats.zero_fraction).toFixed(2) + " %");
     body.append(dl);
-    body.append(el("div", { class: "muted", text: "shapes in" }), shapesList(n.shapes_in));
+    if (n.members) {
+      body.append(el("div", { class: "muted", text: n.members.length + " outputs" }));
+      const ul = el("ul");
+      n.members.forEach((m, i) => ul.append(el("li", { text: m + " " + shapeText(n.shapes_in[i].shape, n.shapes_in[i].dtype) })));
+      body.append(ul);
+    } else body.append(el("div", { class: "muted", text: "shapes in" }), shapesList(n.shapes_in));
     body.append(el("div", { class: "muted", text: "shapes out" }), shapesList(n.shapes_out));
     if (n.tensors && n.tensors.length) {
       body.append(el("div", { class: "muted", text: "parameters and buffers (histograms)" }));
@@ -528,12 +641,22 @@
   // ------------------------------------------------------------------ controls
   async function reload(keepExpanded) {
     const keep = keepExpanded ? Array.from(state.expanded) : [];
+    state.gen++;
+    state.fetching.clear();
     state.views.clear();
     state.parentOf.clear();
     state.expanded.clear();
     clearError("graph-error");
+    // The first view of new inputs or a new capture method waits for the capture (seconds on a big
+    // model): say so, with the time it has taken so far (the top bar's busy indicator says it too).
+    const what = state.capture === "hooks" ? "forward hooks" : state.capture === "export" ? "torch.export" : "torch.export, else forward hooks";
+    const t0 = performance.now();
+    const tick = () => { statusEl.textContent = "capturing the graph on fake tensors (" + what + ")… " + ((performance.now() - t0) / 1000).toFixed(1) + " s"; };
+    tick();
+    const ticker = setInterval(tick, 100);
     try {
-      const root = await loadView("", 0);
+      let root;
+      try { root = await loadView("", 0); } finally { clearInterval(ticker); }
       showCapture(root);
       for (const k of keep) {
         const i = k.lastIndexOf("#");
@@ -552,6 +675,7 @@
     box.textContent = "";
     box.append(el("span", { class: "badge", id: "capture-badge", text: v.capture === "export" ? "torch.export" : "forward hooks" }), " ", v.reason,
       " · " + fmt(v.totals.ops) + " ops, " + fmt(v.totals.module_calls) + " module calls, " + fmt(v.totals.flops) + " FLOPs · captured in " + v.totals.seconds + " s");
+    for (const w of v.warnings || []) box.append(el("div", { class: "capture-warning", text: w }));
     document.getElementById("inputs-note").textContent = "(" + v.source + (v.inputs_note ? ": " + v.inputs_note : "") + ")";
     const ta = document.getElementById("inputs-json");
     if (!state.inputs) ta.value = JSON.stringify(v.inputs);
@@ -566,5 +690,7 @@
   });
 
   window.tsGraph = { state: state, expand: expand, collapse: collapse, relayout: relayout, exportSvgText: exportSvgText };
+  // A memoised capture answers in milliseconds: then the first view's layout goes first.
+  setTimeout(() => { if (!state.views.size) warmUp(); }, 150);
   reload(false).then(() => { if (panel.dataset.ready === "1") fit(); });
 })();

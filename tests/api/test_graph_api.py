@@ -98,3 +98,23 @@ def test_graph_page_and_tab(client: TestClient) -> None:
     assert "elkjs-0.12.1/elk-api.js" in r.text and 'aria-current="page">Graph' in r.text
     assert 'href="/models/nestednet/graph"' in client.get("/models/nestednet").text
     assert client.get("/static/vendor/elkjs-0.12.1/elk-worker.min.js").status_code == 200
+
+
+def test_big_models_are_captured_at_startup_and_meta_ones_via_export(make_client) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    # 16M parameters on meta (no memory): big enough to be prewarmed like the forward pass
+    c = make_client(Settings(specs=["torch.nn:Linear"], kwargs=[{"in_features": 4000, "out_features": 4000}], meta=True))
+    loaded = c.app.state.registry.get("linear")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        slot = loaded._memo.get("graph.capture:auto:served")
+        if slot is not None and slot.outcome is not None:
+            break
+        time.sleep(0.05)
+    assert slot is not None and slot.outcome is not None  # captured by the startup thread
+    g = c.get("/api/models/linear/graph").json()
+    assert g["capture"] == "export" and any("meta device" in w for w in g["warnings"])
+    op = next(n for n in g["nodes"] if n["kind"] == "op")
+    assert op["shapes_out"] == [{"shape": [1, 4000], "dtype": "float32"}] and op["flops"] == 2 * 4000 * 4000
+    assert g["totals"]["seconds"] == c.get("/api/models/linear/graph").json()["totals"]["seconds"]

@@ -41,6 +41,11 @@ def test_expand_in_place_to_any_depth_and_collapse(page: Page, gpt2_server: Live
     expect(page.locator("#capture-badge")).to_have_text("torch.export")
     expect(node(page, "m:transformer#0")).to_be_visible()
     expect(node(page, "m:lm_head#0")).to_be_visible()
+    # the KV cache's 6 tensors (3 blocks x keys, values) are one output node, fed by one edge
+    expect(node(page, "outs:past_key_values")).to_contain_text("6 tensors")
+    cache = page.locator('#viewport .g-edge[data-target="outs:past_key_values"]')
+    expect(cache).to_have_count(1)
+    expect(cache).to_contain_text("6 \u00d7 [1\u00d72\u00d7")
     relaid(page, lambda: node(page, "m:transformer#0").locator(".toggle").click())
     # the box became a frame holding its own graph: the 3 blocks, each badged as a repeat
     expect(page.locator('#viewport .g-group[data-id="m:transformer#0"]')).to_have_count(1)

@@ -194,6 +194,23 @@ def test_side_effects_of_forward_never_reach_the_served_model() -> None:
     assert answer["calls"][0]["outputs"] == {"shape": [4, 3], "dtype": "float32"}
 
 
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_fakes_of_parameters_are_parameters_and_of_buffers_are_not(device: str) -> None:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    from torchscope.inspect.forward.fake import fake_forward
+
+    with torch.device(device):
+        model = nn.BatchNorm1d(3)
+    with fake_forward(model) as ctx:
+        # torch.export's verifier checks this of every state dict entry (issue 11)
+        assert isinstance(ctx.module.weight, nn.Parameter) and isinstance(ctx.module.weight, FakeTensor)
+        assert ctx.module.weight.requires_grad and ctx.module.weight.device.type == "cpu"
+        assert isinstance(ctx.module.running_mean, FakeTensor)
+        assert not isinstance(ctx.module.running_mean, nn.Parameter)
+    assert type(model.weight) is nn.Parameter and not isinstance(model.running_mean, FakeTensor)
+
+
 def test_a_torchscript_submodule_runs_on_a_copy_and_never_writes_the_served_one() -> None:
     model = fx.ScriptedNorm()
     before = state(model)

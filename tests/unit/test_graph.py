@@ -222,6 +222,18 @@ def test_export_is_first_choice_and_hooks_the_fallback_with_reason() -> None:
     assert a["capture"] == "hooks"
 
 
+def test_a_model_on_meta_captures_with_export_and_says_so() -> None:
+    with torch.device("meta"):
+        meta = MODELS["gpt2"]()
+    cap = capture_model(meta, resolve_inputs(meta), CaptureMode.auto)
+    assert cap.method == "export" and "could not" not in cap.reason
+    on_cpu = captured("gpt2")
+    assert cap.total_flops == on_cpu.total_flops and cap.frames.keys() == on_cpu.frames.keys()
+    a = graph_answer(cap, facts("gpt2"), "transformer.h.0")
+    assert any("meta device" in w for w in a["warnings"]) and not a["stats_available"]
+    assert a["edges"] == answer("gpt2", "transformer.h.0")["edges"]
+
+
 @pytest.mark.parametrize("m", [G.BatchNormNet(), ScriptedNorm()], ids=["batchnorm", "torchscript"])
 def test_capture_never_touches_the_model(m: nn.Module) -> None:
     m.train()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.errors import InspectError, InvalidRequest
 from torchscope.inspect.graph.capture import CaptureMode
-from torchscope.inspect.graph.service import model_graph, model_search
+from torchscope.inspect.graph.service import model_capture, model_graph, model_search
+from torchscope.inspect.registry import LoadedModel
+from torchscope.inspect.structure import is_uninitialized
 from torchscope.web.deps import ModelDep, render
+from torchscope.web.routers.forward import PREWARM_MIN_PARAMS  # the same models: big ones
 
 router = APIRouter()
 
@@ -35,6 +39,25 @@ InputsQuery = Annotated[
         description='example inputs as JSON, like the forward pass takes them: {"args": [{"shape": [1, 16], "dtype": "int64"}]}',
     ),
 ]
+
+
+# The capture of a big model takes a second or more (GPT-2 small on meta, 1,024 tokens: ~1 s;
+# GPT-2-XL: ~4 s): done at startup, after the forward pass's, so the Graph page opens at once.
+# Its cost follows the modules and ops, not the parameters: past this many modules it is left to
+# the first visit (which says it is capturing, and for how long so far).
+PREWARM_MAX_MODULES = 5_000
+
+
+def prewarm_graph(models: list[LoadedModel]) -> None:
+    """Memoise the served inputs' capture of every big model (runs in the startup thread)."""
+    for loaded in models:
+        with loaded.lock:
+            params = sum(p.numel() for p in loaded.module.parameters() if not is_uninitialized(p))
+            modules = sum(1 for _ in loaded.module.modules())
+        if params < PREWARM_MIN_PARAMS or modules > PREWARM_MAX_MODULES:
+            continue
+        with contextlib.suppress(InspectError):  # no inputs, or a failing capture: memoised as such
+            model_capture(loaded)
 
 
 def parse_inputs_query(text: str | None) -> Any:
