@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torchscope.inspect.errors import InspectError
 from torchscope.units import human_bytes
 
 if TYPE_CHECKING:
@@ -47,28 +48,37 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchscope.inspect.checkpoints import (  # torch is imported only when needed
-        Isolation,
-        open_checkpoint,
+    from torchscope.inspect.checkpoints.unpickler import (
+        TRUST_HINT,  # torch is imported only when needed
     )
 
     path: Path = args.file
-    if args.trust_pickle:
-        ckpt = open_checkpoint(path, trusted_paths=[path])
-    else:
-        # The same budgets as the server: listed in a worker process (forked: this command has no
-        # threads), so a file that crashes, bombs or hangs the reader is one line and exit 2.
-        isolation = Isolation(method="fork", workers=1)
-        try:
-            ckpt = isolation.open(path, cid="", name=None)
-        finally:
-            isolation.close()
+    try:
+        ckpt = _open(path, args.trust_pickle)
+    except InspectError as err:
+        # The server's hint names its own flag (--trust-pickle FILE); this command's takes no FILE.
+        err.message = err.message.replace(TRUST_HINT, f"If you trust this exact file: torchscope inspect {path} --trust-pickle")
+        raise
     data = ckpt.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(format_table(ckpt, data))
     return 0
+
+
+def _open(path: Path, trusted: bool) -> Checkpoint:
+    from torchscope.inspect.checkpoints import Isolation, open_checkpoint
+
+    if trusted:
+        return open_checkpoint(path, trusted_paths=[path])
+    # The same budgets as the server: listed in a worker process (forked: this command has no
+    # threads), so a file that crashes, bombs or hangs the reader is one line and exit 2.
+    isolation = Isolation(method="fork", workers=1)
+    try:
+        return isolation.open(path, cid="", name=None)
+    finally:
+        isolation.close()
 
 
 def format_table(ckpt: Checkpoint, data: dict[str, Any]) -> str:

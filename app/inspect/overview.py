@@ -160,7 +160,7 @@ def _small_stats(tensors: Sequence[torch.Tensor]) -> dict[str, np.ndarray]:
 
 
 def _std(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, mn: np.ndarray, mx: np.ndarray) -> np.ndarray:
-    """Bessel-corrected std from sums, as histograms._finish_stats computes it (0 for constants)."""
+    """Bessel-corrected std from sums, as histograms.stats.finish_stats computes it (0 for constants)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         nf = n.astype(np.float64)
         var = np.maximum(0.0, (s2 - s1 * s1 / nf) / (nf - 1))

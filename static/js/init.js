@@ -74,6 +74,24 @@
     return { rules: rules, seed: seed };
   }
 
+  // Tensor names for the match box, searched on the server as the user types (never all inlined).
+  const matchOptions = document.getElementById("match-options");
+  let nameQuery = null;
+  const suggestNames = ts.debounce(async (text) => {
+    if (!text || /[*?[]/.test(text) || text === nameQuery) return;
+    nameQuery = text;
+    try {
+      const d = await api(base + "/tensors?limit=30&q=" + encodeURIComponent(text));
+      if (nameQuery !== text) return;  // a newer query is on its way
+      matchOptions.querySelectorAll('option[data-kind="name"]').forEach(o => o.remove());
+      for (const t of d.items) {
+        for (const n of [t.name, ...t.aliases]) matchOptions.append(el("option", { value: n, "data-kind": "name", text: t.module_type }));
+      }
+      matchOptions.dataset.query = text;
+    } catch (_e) { /* suggestions only: the plan's own validation reports real problems */ }
+  }, 200);
+  rulesBox.addEventListener("input", e => { if (e.target.classList.contains("match")) suggestNames(e.target.value.trim()); });
+
   function markRule(err) {
     rulesBox.querySelectorAll(".rule").forEach(r => r.classList.remove("bad"));
     if (err && err.data && typeof err.data.rule === "number") {

@@ -116,8 +116,12 @@
     treeEl.dataset.ready = "1";
   }
 
+  // What the tree shows now ("" = the whole tree): the search box may change while the flat view
+  // is up, and the tree must follow the box when it comes back (issue 8).
+  let treeQuery = "";
   async function search(q) {
     clearError("tree-error");
+    treeQuery = q;
     if (!q.trim()) { await loadTree(); return; }
     treeEl.dataset.ready = "";
     const res = await api(base + "/tree?q=" + encodeURIComponent(q));
@@ -170,6 +174,8 @@
     document.getElementById("view-flat").setAttribute("aria-pressed", String(flat));
     treeEl.hidden = flat; flatEl.hidden = !flat;
     document.getElementById("tree-explain").hidden = flat;
+    const q = document.getElementById("tree-search").value;
+    if (!flat && q !== treeQuery) search(q).catch(err => showError("tree-error", err));
     if (flat) {
       try {
         if (!flatData) flatData = await api(base + "/modules");
@@ -252,6 +258,7 @@
     try {
       const full = await api(base + "/tree");
       treeEl.replaceChildren(el("ul", { class: "root" }, renderNode(full, true)));
+      searchBox.value = treeQuery = "";  // the whole tree is shown: the box must not say otherwise
     } catch (err) { showError("tree-error", err); }
   });
   document.getElementById("params-filter").addEventListener("input", debounce(e => params.filter(e.target.value), 150));

@@ -112,3 +112,15 @@ def test_primary_buttons_keep_their_label_on_hover(page: Page, live_server: Live
     )
     assert color == "rgb(255, 255, 255)"
     assert background == "rgb(37, 99, 235)"  # --accent-2 (darkened by a filter, never replaced)
+
+
+def test_tensor_names_are_suggested_from_the_server(page: Page, live_server: LiveServer) -> None:
+    # A model can have 50,000 tensors: the page inlines only module classes, names come as you type.
+    page.goto(f"{live_server.url}/models/tinytransformerlm/init")
+    page.wait_for_function("document.getElementById('plan-panel').dataset.ready === '1'")
+    assert page.locator('#match-options option[data-kind="name"]').count() == 0
+    assert page.locator('#match-options option[value="TransformerEncoderLayer"]').count() == 1
+    page.locator(".rule").first.locator("input.match").fill("tok_emb")
+    page.wait_for_function("document.getElementById('match-options').dataset.query === 'tok_emb'")
+    names = page.eval_on_selector_all('#match-options option[data-kind="name"]', "os => os.map(o => o.value)")
+    assert names == ["tok_emb.weight", "lm_head.weight"]  # the tied alias too

@@ -83,6 +83,31 @@ def test_switch_to_flat_named_modules_view(page: Page, live_server: LiveServer) 
     expect(page.locator("#tree")).to_be_visible()
 
 
+def test_the_tree_follows_a_search_typed_in_the_flat_view(page: Page, live_server: LiveServer) -> None:
+    # The text stayed in the box while the tree came back unfiltered (issue 8).
+    open_model(page, live_server, "conv_bn_block")
+    page.click("#view-flat")
+    page.wait_for_function("document.getElementById('flat').dataset.ready === '1'")
+    page.fill("#tree-search", "BatchNorm")  # a Sequential: paths 0 (conv), 1 (bn), 2 (relu)
+    expect(page.locator("#flat-table tbody tr")).to_have_count(1)
+    page.click("#view-tree")
+    expect(page.locator("#tree .search-info")).to_have_text("1 match(es)")
+    expect(page.locator('#tree li.node[data-path="1"]')).to_be_visible()
+    expect(page.locator('#tree li.node[data-path="0"]')).to_have_count(0)
+    # cleared in the flat view: the whole tree again
+    page.click("#view-flat")
+    page.fill("#tree-search", "")
+    page.click("#view-tree")
+    expect(page.locator('#tree li.node[data-path="0"]')).to_be_visible()
+    expect(page.locator("#tree .search-info")).to_have_count(0)
+    # expand-all shows the whole tree, so it empties the box
+    page.fill("#tree-search", "ReLU")
+    expect(page.locator("#tree .search-info")).to_have_text("1 match(es)")
+    page.click("#expand-all")
+    expect(page.locator('#tree li.node[data-path="0"]')).to_be_visible()
+    expect(page.locator("#tree-search")).to_have_value("")
+
+
 def test_parameter_table_sorts_and_marks_tied_weights(page: Page, live_server: LiveServer) -> None:
     open_model(page, live_server, "tinytransformerlm")
     # 29 names, as the card's 28 tensors: lm_head.weight is tok_emb.weight

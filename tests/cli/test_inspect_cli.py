@@ -108,3 +108,13 @@ def test_inspect_help_warns(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["inspect", "--help"])
     assert exit_.value.code == 0 and "RUNS ANY CODE" in capsys.readouterr().out
+
+
+def test_a_refused_pickle_names_this_commands_own_flag(zoo: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the server's hint is "--trust-pickle FILE"; inspect's flag takes no FILE (issue 8)
+    from torchscope.cli import main
+
+    assert main(["inspect", str(zoo["whole_model"])]) == 2
+    err = capsys.readouterr().err
+    assert f"torchscope inspect {zoo['whole_model']} --trust-pickle" in err
+    assert "--trust-pickle FILE" not in err

@@ -12,12 +12,14 @@ import torchscope.inspect.histograms as H
 from tests.fixtures.models import BufferKinds, LazyNet, TiedEmbeddingLM
 from torchscope.inspect.errors import InvalidRequest, NotFound, NoValues
 from torchscope.inspect.histograms import (
+    batch,
     find_tensor,
     histograms,
     model_histograms,
     named_tensors,
     tensor_histogram,
 )
+from torchscope.inspect.histograms.pool import _get_pool
 from torchscope.inspect.overview import tensor_table
 
 
@@ -158,8 +160,8 @@ def test_to_dict_contract() -> None:
 
 
 def test_large_tensors_are_sampled_above_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(H, "SAMPLE_THRESHOLD", 10_000)
-    monkeypatch.setattr(H, "SAMPLE_SIZE", 4_096)
+    monkeypatch.setattr(batch, "SAMPLE_THRESHOLD", 10_000)
+    monkeypatch.setattr(batch, "SAMPLE_SIZE", 4_096)
     tensor = torch.randn(50_000)
     tensor[0] = 0
     h = tensor_histogram("big", tensor)
@@ -234,7 +236,7 @@ def test_worker_pool_leaves_torch_threading_of_other_threads_alone() -> None:
     t.join()
     assert seen == [torch.get_num_threads()]
     # ...while the pool's own workers stay single-threaded (they are the parallelism)
-    assert H._get_pool().submit(torch.get_num_threads).result() == 1
+    assert _get_pool().submit(torch.get_num_threads).result() == 1
 
 
 def test_reused_statistics_give_the_same_answer_as_a_fresh_histogram() -> None:

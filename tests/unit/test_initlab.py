@@ -15,6 +15,8 @@ from tests.fixtures.models import BufferKinds, HalfPrecision, LazyNet, SharedBlo
 from torchscope.examples import SmallCNN, TinyTransformerLM, TwoLayerNet
 from torchscope.inspect import initlab as L
 from torchscope.inspect.errors import InvalidRequest
+from torchscope.inspect.initlab.distributions import _fan
+from torchscope.inspect.initlab.resolution import _fit
 from torchscope.inspect.registry import LoadedModel
 
 
@@ -86,11 +88,11 @@ def test_rank_overrides_agree_with_torch(
     args = {"sparsity": 0.5} if fn == "sparse_" else {}
     for rank in ranks_ok:
         t = torch.empty(*([4] * rank))
-        assert L._fit(scheme, t, args, nn.Linear(1, 1)) is None
+        assert _fit(scheme, t, args, nn.Linear(1, 1)) is None
         getattr(nn.init, fn)(t, **args)  # torch agrees: no error
     for rank in ranks_bad:
         t = torch.empty(*([4] * rank))
-        assert L._fit(scheme, t, args, nn.Linear(1, 1)) is not None
+        assert _fit(scheme, t, args, nn.Linear(1, 1)) is not None
         with pytest.raises((ValueError, RuntimeError)):
             getattr(nn.init, fn)(t, **args)
 
@@ -110,7 +112,7 @@ def test_orthogonal_on_half_is_refused_because_torch_refuses_it() -> None:
 def test_fan_matches_torch() -> None:
     for shape in [(3, 4), (8, 3, 5, 5), (2, 6, 3)]:
         t = torch.empty(shape)
-        assert L._fan(t) == nn.init._calculate_fan_in_and_fan_out(t)
+        assert _fan(t) == nn.init._calculate_fan_in_and_fan_out(t)
 
 
 # --------------------------------------------------------- seeded determinism

@@ -240,12 +240,15 @@ def torch_load(path: Path, *, trusted: bool, mmap: bool) -> Any:
         raise UnreadableCheckpoint(f"{path.name}: {what}: {first_line(err)}", rule="format") from None
 
 
+# How the server is told to trust a file; `torchscope inspect` says its own (its flag takes no FILE).
+TRUST_HINT = "If you trust this exact file, start torchscope with --trust-pickle FILE."
+
+
 def refuse(name: str, wanted: list[str]) -> UnsafeCheckpoint:
     shown = ", ".join(wanted[:12]) + (f" and {len(wanted) - 12} more" if len(wanted) > 12 else "")
     return UnsafeCheckpoint(
         f"{name} needs globals that torch.load(weights_only=True) does not allow: {shown}. "
-        "It may be a whole pickled model or contain custom classes, and loading it could run code. "
-        "If you trust this exact file, start torchscope with --trust-pickle FILE.",
+        "It may be a whole pickled model or contain custom classes, and loading it could run code. " + TRUST_HINT,
         rule="weights_only",
         globals=wanted,
     )

@@ -100,10 +100,8 @@ def get_state_dict(
 @router.get("/models/{model_id}/init", response_class=HTMLResponse, include_in_schema=False)
 def init_page(request: Request, loaded: ModelDep) -> HTMLResponse:
     with loaded.lock:
-        rows = H.named_tensors(loaded.module)
         classes = sorted({type(m).__name__ for _, m in loaded.module.named_modules()})
         numel = materialise.distinct_numel(loaded.module) if loaded.meta else 0
-    names = [r.name for r in rows] + [a for r in rows for a in r.aliases]
     return render(
         request,
         "init.html",
@@ -111,7 +109,6 @@ def init_page(request: Request, loaded: ModelDep) -> HTMLResponse:
         schemes=initlab.schemes_payload(),
         applied=initlab.applied(loaded),
         classes=classes,
-        tensor_names=names,
         max_seed=initlab.MAX_SEED,
         meta_numel=numel,
         can_materialise=numel <= materialise.MAX_MATERIALISE,
