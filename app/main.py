@@ -25,6 +25,7 @@ from torchscope.web.deps import make_templates
 from torchscope.web.errors import install_error_handlers
 from torchscope.web.routers import ROUTERS
 from torchscope.web.routers.forward import prewarm_forward
+from torchscope.web.routers.graph import prewarm_graph
 from torchscope.web.routers.models import prewarm_structure
 from torchscope.web.routers.weights import prewarm_weights
 from torchscope.web.schemas import install_openapi
@@ -72,6 +73,7 @@ def prewarm(models: list[LoadedModel]) -> None:
     prewarm_structure(models)
     prewarm_forward(models)  # big models only: their forward on fake tensors takes seconds (issue 10)
     prewarm_weights(models)
+    prewarm_graph(models)  # big models only: a capture takes a second or more (issue 11)
 
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:

@@ -35,6 +35,8 @@ from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]  # public, not in stubs
 
 from torchscope.inspect import histograms as H
+from torchscope.inspect.live import content_stamp
+from torchscope.inspect.registry import VALUES, LoadedModel
 
 DEFAULT_POINTS = 400
 MAX_POINTS = 2000
@@ -210,6 +212,32 @@ def tensor_table(module: nn.Module) -> TensorTable:
         std=_std(cols["n"], cols["s1"], cols["s2"], cols["mn"], cols["mx"]),
         **cols,
     )
+
+
+# ------------------------------------------------------------------ served models
+
+
+def model_lookup(loaded: LoadedModel) -> dict[str, tuple[str, torch.Tensor]]:
+    """Every name and alias -> (first name, tensor), once per structure version (call under lock)."""
+
+    def build() -> dict[str, tuple[str, torch.Tensor]]:
+        out: dict[str, tuple[str, torch.Tensor]] = {}
+        for r in H.named_tensors(loaded.module):
+            for n in (r.name, *r.aliases):
+                out.setdefault(n, (r.name, r.tensor))
+        return out
+
+    return loaded.memo("tensor_lookup", build)
+
+
+def model_table(loaded: LoadedModel) -> TensorTable:
+    """Statistics of every tensor, once until the weights change (call under lock)."""
+    stamp = None
+    if loaded.watch is not None:  # a live model: reuse only while no tensor's values changed
+        distinct = list({id(t): t for _, t in model_lookup(loaded).values()}.values())
+        # Norms only: the table's per-tensor statistics move with them (one fused pass).
+        stamp = lambda: content_stamp(distinct, bits=False)  # noqa: E731
+    return loaded.memo(VALUES + "table", lambda: tensor_table(loaded.module), stamp)
 
 
 # ------------------------------------------------------------------ grouping

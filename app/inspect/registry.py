@@ -21,6 +21,20 @@ T = TypeVar("T")
 VALUES = "values:"
 
 
+@dataclass
+class Slot:
+    """A memoised outcome of slow work done outside the model's lock: ``loaded.memo(key, Slot)``.
+
+    It has its own lock, so slow work (a forward, a graph capture) holds up only requests for
+    the same answer; the model's lock is held only while the model itself is read. ``key``
+    says which inputs ``outcome`` is for (the last given ones replace the previous).
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    key: str | None = None
+    outcome: Any = None
+
+
 def _named_tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     """Every distinct parameter and buffer, persistent or not, by its first name."""
     yield from module.named_parameters()

@@ -156,5 +156,6 @@
     return node;
   }
 
-  window.ts = { api, showError, clearError, debounce, fmt, fmtBytes, el, plotly, niceTicks };
+  // request: api() without the busy indicator, for work the user did not ask for (prefetching).
+  window.ts = { api, request, showError, clearError, debounce, fmt, fmtBytes, el, plotly, niceTicks };
 })();

@@ -263,7 +263,9 @@
   });
   document.getElementById("params-filter").addEventListener("input", debounce(e => params.filter(e.target.value), 150));
 
-  loadTree().catch(err => showError("tree-error", err));
+  // ?q=PATH (the graph page's "show in the module tree" link): search for it once the tree is there.
+  const wanted = new URLSearchParams(location.search).get("q");
+  loadTree().then(() => { if (wanted) { searchBox.value = wanted; return search(wanted); } }).catch(err => showError("tree-error", err));
   api(base + "/parameters").then(params.set).catch(err => showError("params-error", err));
   api(base + "/buffers").then(buffers.set).catch(err => showError("params-error", err));
 })();

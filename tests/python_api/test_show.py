@@ -182,7 +182,7 @@ def _snapshot(model: nn.Module) -> dict[str, Any]:
 CHANGES = {("post", "/api/models/{model_id}/init/apply"), ("post", "/api/models/{model_id}/init/reset"),
            ("post", "/api/checkpoints/{cid}/load"), ("delete", "/api/checkpoints/{cid}")}  # fmt: skip
 PAGES = ["/", "/models/{model_id}", "/models/{model_id}/weights", "/models/{model_id}/init",
-         "/models/{model_id}/schedules", "/schedules", "/checkpoints", "/checkpoints/{cid}", "/docs", "/openapi.json"]  # fmt: skip
+         "/models/{model_id}/schedules", "/models/{model_id}/forward", "/models/{model_id}/graph", "/schedules", "/checkpoints", "/checkpoints/{cid}", "/docs", "/openapi.json"]  # fmt: skip
 
 
 def test_browsing_every_page_leaves_the_model_bit_identical(tmp_path: Path) -> None:
@@ -207,6 +207,7 @@ def test_browsing_every_page_leaves_the_model_bit_identical(tmp_path: Path) -> N
         "/api/checkpoints/{cid}/compare": {"model": "net"},
         "/api/checkpoints/{cid}/diff": {"model": "net"},
         "/api/checkpoints/{cid}/diff/histogram": {"key": "conv.weight", "model": "net"},  # state_dict keys
+        "/api/models/{model_id}/graph/search": {"q": "conv"},
     }
     bodies: dict[str, Any] = {
         "/api/models/{model_id}/init/preview": plan,

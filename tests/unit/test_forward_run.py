@@ -39,7 +39,8 @@ def real_calls(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     def post(m: nn.Module, a: Any, out: Any) -> None:
         open_rows.pop()[2] = describe(out)
 
-    handles = [h for m in model.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    hooked = [m for m in model.modules() if not isinstance(m, torch.jit.ScriptModule)]  # those take no hooks
+    handles = [h for m in hooked for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     try:
         with FlopCounterMode(display=False) as counter:
             model(*args, **kwargs)
@@ -191,6 +192,37 @@ def test_side_effects_of_forward_never_reach_the_served_model() -> None:
     assert not hasattr(model, "last_input") and model.training
     assert model.bn.num_batches_tracked.item() == 0
     assert answer["calls"][0]["outputs"] == {"shape": [4, 3], "dtype": "float32"}
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_fakes_of_parameters_are_parameters_and_of_buffers_are_not(device: str) -> None:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    from torchscope.inspect.forward.fake import fake_forward
+
+    with torch.device(device):
+        model = nn.BatchNorm1d(3)
+    with fake_forward(model) as ctx:
+        # torch.export's verifier checks this of every state dict entry (issue 11)
+        assert isinstance(ctx.module.weight, nn.Parameter) and isinstance(ctx.module.weight, FakeTensor)
+        assert ctx.module.weight.requires_grad and ctx.module.weight.device.type == "cpu"
+        assert isinstance(ctx.module.running_mean, FakeTensor)
+        assert not isinstance(ctx.module.running_mean, nn.Parameter)
+    assert type(model.weight) is nn.Parameter and not isinstance(model.running_mean, FakeTensor)
+
+
+def test_a_torchscript_submodule_runs_on_a_copy_and_never_writes_the_served_one() -> None:
+    model = fx.ScriptedNorm()
+    before = state(model)
+    resolved = resolve_inputs(model, given=[[4, 3]])
+    answer = run_forward(model, resolved, allow_real=False).to_dict()
+    assert_same_state(before, model)
+    assert model.bn.num_batches_tracked.item() == 0  # the scripted BatchNorm's C++ buffers: not touched
+    assert answer["mode"] == "fake"
+    # a ScriptModule takes no Python hooks: no row of its own, its FLOPs count in the model's call
+    real, flops = real_calls(model, *real_values(resolved))
+    assert [(c["path"], c["class"], c["outputs"]) for c in answer["calls"]] == real
+    assert answer["totals"]["flops"] == flops
 
 
 def test_meta_models_are_counted_as_a_cpu_fake_forward() -> None:

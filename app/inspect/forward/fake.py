@@ -23,6 +23,7 @@ torch's global module hooks, which would see another thread's modules.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import threading
 from collections import OrderedDict
@@ -35,11 +36,13 @@ import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from torchscope.inspect.errors import InvalidRequest
 from torchscope.inspect.forward.sources import ResolvedInputs, Values
 from torchscope.inspect.forward.spec import build_values, empty_tensor
 from torchscope.inspect.structure import is_uninitialized
 
 _PLAIN = (dict, OrderedDict, list, set)
+MAX_SCRIPT_COPY_BYTES = 256 * 2**20  # TorchScript submodules are copied to run (see _Shadow.scripted)
 _RUN_LOCK = threading.RLock()  # process-wide on purpose: see the module docstring
 # FakeTensorMode logs a traceback at ERROR for every op whose meta kernel raises (a shape bug
 # in the user's model): the error is our answer, not a log line.
@@ -77,6 +80,11 @@ class FakeModel:
                 out = self.mode.fake_tensor_converter.from_meta_and_device(self.mode, meta, device)
                 if t.requires_grad and t.is_leaf:
                     out.requires_grad_(True)
+                if isinstance(t, nn.Parameter):
+                    # A parameter's fake is a parameter too, as from_tensor makes it (meta_utils sets
+                    # the same flag): torch.export's verifier refuses a state dict entry that is not
+                    # (issue 11), and user code may test isinstance(p, nn.Parameter).
+                    out._is_param = True
             else:
                 out = self.mode.from_tensor(t, static_shapes=True)
             self.fakes[id(t)] = out
@@ -102,6 +110,8 @@ class _Shadow:
         done = self.memo.get(id(m))
         if done is not None:
             return done
+        if isinstance(m, torch.jit.ScriptModule):
+            return self.scripted(m)
         clone: nn.Module = object.__new__(type(m))
         self.memo[id(m)] = clone
         attrs = dict(vars(m))
@@ -119,6 +129,27 @@ class _Shadow:
             elif isinstance(value, nn.Module):
                 attrs[name] = self.module(value)
         clone.__dict__.update(attrs)
+        return clone
+
+    def scripted(self, m: torch.jit.ScriptModule) -> nn.Module:
+        """A TorchScript module runs C++ code on the tensors its C++ object holds, which a shadow
+        cannot swap for fakes: writes like a scripted BatchNorm's running statistics would reach
+        the served tensors. Its shadow is a real copy (its tensors become fakes as it runs them,
+        under the fake mode), within a budget: TorchScript parts are usually small. (One on the
+        meta device stays there: ScriptModules have no ``to_empty``, so the forward fails with a
+        device mismatch, which is said.)"""
+        size = sum(t.numel() * t.element_size() for t in [*m.parameters(), *m.buffers()])
+        if size > MAX_SCRIPT_COPY_BYTES:
+            served = self.ctx.module  # still the served model while its shadow is built
+            path = next((p for p, sub in served.named_modules() if sub is m), "?")
+            raise InvalidRequest(
+                f"TorchScript module {path or '(model)'!r} holds {size / 2**20:,.0f} MiB: its tensors live in "
+                f"C++, where fake tensors cannot replace them, and a copy to run it is only made up to "
+                f"{MAX_SCRIPT_COPY_BYTES // 2**20} MiB",
+                path=path,
+            )
+        clone: nn.Module = copy.deepcopy(m)
+        self.memo[id(m)] = clone
         return clone
 
     def tensor(self, t: Any) -> Any:

@@ -160,6 +160,8 @@ class Recorder:
         self._handles: list[RemovableHandle] = []
         for path, m in root.named_modules():
             self._paths[id(m)] = path
+            if isinstance(m, torch.jit.ScriptModule):
+                continue  # takes no Python hooks: its work counts in the call around it
             self._handles.append(m.register_forward_pre_hook(self._pre, with_kwargs=True))
             self._handles.append(m.register_forward_hook(self._post, with_kwargs=True))
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from torchscope.web.routers import checkpoints, forward, initlab, live, models, schedules, weights
+from torchscope.web.routers import (
+    checkpoints,
+    forward,
+    graph,
+    initlab,
+    live,
+    models,
+    schedules,
+    weights,
+)
 
 ROUTERS: list[APIRouter] = [
     models.router,
@@ -13,5 +22,6 @@ ROUTERS: list[APIRouter] = [
     schedules.router,
     checkpoints.router,
     forward.router,
+    graph.router,
     live.router,
 ]

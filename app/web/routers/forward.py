@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -26,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torchscope.inspect import forward as F
 from torchscope.inspect.errors import InspectError
 from torchscope.inspect.forward import spec as S
-from torchscope.inspect.registry import LoadedModel
+from torchscope.inspect.registry import LoadedModel, Slot
 from torchscope.inspect.structure import is_uninitialized
 from torchscope.web.deps import ModelDep, render
 
@@ -56,19 +54,6 @@ DepthQuery = Annotated[int | None, Query(ge=0, le=1000, description="text/markdo
 BodyDep = Annotated[ForwardRequest | None, Body()]
 
 
-@dataclass
-class _Slot:
-    """One memoised forward per structure version (served inputs), or the last given inputs' one.
-
-    It has its own lock, so a slow forward holds up only requests for the same answer; the
-    model's lock is held only while the model is read (``run_forward(lock=...)``).
-    """
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    key: str | None = None
-    outcome: tuple[dict[str, Any], bytes] | InspectError | None = None
-
-
 def _outcome(loaded: LoadedModel, given: Any) -> tuple[dict[str, Any], bytes] | InspectError:
     """Run once; a failure is an outcome too (memoised like an answer, raised by the caller)."""
     try:
@@ -91,12 +76,12 @@ def forward_answer(loaded: LoadedModel, given: Any = None) -> tuple[dict[str, An
     if given is not None:
         S.parse_inputs(given)  # an unfit spec is a 422 before anything runs
         key = json.dumps(given, sort_keys=True)
-    slot = loaded.memo("forward:given" if given is not None else "forward", _Slot)
+    slot = loaded.memo("forward:given" if given is not None else "forward", Slot)
     with slot.lock:
         if slot.outcome is None or slot.key != key:
             slot.outcome = _outcome(loaded, given)
             slot.key = key
-        outcome = slot.outcome
+        outcome: tuple[dict[str, Any], bytes] | InspectError = slot.outcome
     if isinstance(outcome, InspectError):
         raise outcome
     return outcome

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import torch
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
@@ -38,33 +37,10 @@ TensorQuery = Annotated[
 ]
 
 
-def tensor_lookup(loaded: LoadedModel) -> dict[str, tuple[str, torch.Tensor]]:
-    """Every name and alias -> (first name, tensor), once per structure version (call under lock)."""
-
-    def build() -> dict[str, tuple[str, torch.Tensor]]:
-        out: dict[str, tuple[str, torch.Tensor]] = {}
-        for r in H.named_tensors(loaded.module):
-            for n in (r.name, *r.aliases):
-                out.setdefault(n, (r.name, r.tensor))
-        return out
-
-    return loaded.memo("tensor_lookup", build)
-
-
-def tensor_table(loaded: LoadedModel) -> O.TensorTable:
-    """Statistics of every tensor, once until the weights change (call under lock)."""
-    stamp = None
-    if loaded.watch is not None:  # a live model: reuse only while no tensor's values changed
-        distinct = list({id(t): t for _, t in tensor_lookup(loaded).values()}.values())
-        # Norms only: the table's per-tensor statistics move with them (one fused pass).
-        stamp = lambda: content_stamp(distinct, bits=False)  # noqa: E731
-    return loaded.memo(VALUES + "table", lambda: O.tensor_table(loaded.module), stamp)
-
-
 def tensor_histogram(loaded: LoadedModel, tensor: str, bins: int) -> dict[str, Any]:
     """The one data function behind the histogram endpoint and the page's chart."""
     with loaded.lock:
-        found = tensor_lookup(loaded).get(tensor)
+        found = O.model_lookup(loaded).get(tensor)
         if found is None:
             raise NotFound(f"no parameter or buffer named {tensor!r}", tensor=tensor)
         first, t = found
@@ -97,7 +73,7 @@ def weights_overview(
 ) -> dict[str, Any]:
     """Per-bucket statistics along the depth of the network (the overview chart)."""
     with loaded.lock:
-        data = O.overview(tensor_table(loaded), start, stop, max_points, max_labels)
+        data = O.overview(O.model_table(loaded), start, stop, max_points, max_labels)
     data["model"] = loaded.id
     data["modified"] = loaded.modified
     return data
@@ -106,7 +82,7 @@ def weights_overview(
 def no_values_reason(loaded: LoadedModel) -> str | None:
     """Why no tensor of this model can be drawn (meta device, lazy modules), or None."""
     with loaded.lock:
-        tensors = list({id(t): t for _, t in tensor_lookup(loaded).values()}.values())
+        tensors = list({id(t): t for _, t in O.model_lookup(loaded).values()}.values())
     if any(H.has_values(t) and not t.is_complex() for t in tensors):
         return None
     if not tensors:
@@ -122,10 +98,10 @@ def prewarm_weights(models: list[LoadedModel]) -> None:
     """Statistics of every tensor, and the histogram the Weights page opens on (a thread at startup)."""
     for loaded in models:
         with loaded.lock:
-            distinct = {id(t): t for _, t in tensor_lookup(loaded).values()}.values()
+            distinct = {id(t): t for _, t in O.model_lookup(loaded).values()}.values()
             if loaded.meta or sum(t.numel() for t in distinct if H.has_values(t)) > PREWARM_MAX_ELEMENTS:
                 continue
-            name = O.default_tensor(tensor_table(loaded))
+            name = O.default_tensor(O.model_table(loaded))
             if name is not None:
                 tensor_histogram(loaded, name, H.DEFAULT_BINS)
 
@@ -157,7 +133,7 @@ def get_tensors(
 ) -> dict[str, Any]:
     """Search the model's tensors (the Weights page's picker), in depth order."""
     with loaded.lock:
-        return O.search(tensor_table(loaded), q, limit, offset)
+        return O.search(O.model_table(loaded), q, limit, offset)
 
 
 @router.get("/models/{model_id}/weights", response_class=HTMLResponse, include_in_schema=False)
@@ -170,7 +146,7 @@ def weights_page(
 ) -> HTMLResponse:
     if tensor is not None:
         with loaded.lock:
-            if tensor not in tensor_lookup(loaded):
+            if tensor not in O.model_lookup(loaded):
                 raise NotFound(f"no parameter or buffer named {tensor!r}", tensor=tensor)
     return render(
         request,
