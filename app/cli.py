@@ -20,7 +20,7 @@ SERVE_EPILOG = textwrap.dedent(
       - an nn.Module instance            served as is
       - an nn.Module subclass            constructed with --kwargs
       - a callable returning an nn.Module called with --kwargs
-    With no SPEC the built-in example models are served (app/examples.py).
+    With no SPEC the built-in example models are served (torchscope.examples).
 
     examples:
       torchscope serve                                        # built-in examples

@@ -124,7 +124,8 @@ def page_times(model: torch.nn.Module) -> dict[str, float]:
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(), registry=registry), log_level="warning"))
     started = time.perf_counter()
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
     while not server.started:
         time.sleep(0.05)
     with urllib.request.urlopen(url + "/api/models/gpt2-xl/forward/modules", timeout=600) as r:
@@ -145,6 +146,7 @@ def page_times(model: torch.nn.Module) -> dict[str, float]:
         out["tree"] = (time.perf_counter() - t0) * 1000
         browser.close()
     server.should_exit = True
+    thread.join()  # its shutdown waits for the startup work (graph capture...): exiting under it aborts
     return out
 
 

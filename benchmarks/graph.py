@@ -94,7 +94,8 @@ def page_times() -> None:
     port = sock.getsockname()[1]
     app = create_app(Settings(specs=["benchmarks.graph:gpt2_small_meta"], inputs=[SPEC]))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
     while not server.started:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}/models/gpt2_small_meta/graph"
@@ -142,6 +143,7 @@ def page_times() -> None:
         print(f"  nodes on screen with the transformer open: {nodes}")
         browser.close()
     server.should_exit = True
+    thread.join()  # its shutdown waits for the startup work: exiting under it can abort the process
 
 
 if __name__ == "__main__":
