@@ -27,23 +27,27 @@
     transform: { x: 20, y: 20, k: 1 },
   };
   // A block that repeats (GPT-2's h.0 ... h.11): same structure, a module with children.
-  const isBlock = n => n.kind === "module" && n.repeats > 1 && n.children > 0;
-  const key = (path, call) => path + "#" + (call || 0);
-  const nodeKey = n => key(n.path, n.call);
+  const isBlock = n => n.kind === "module" && !n.part && n.repeats > 1 && n.children > 0;
+  // A view's key: a module call ("path#call"), or a part of one too wide to draw at once
+  // ("path#call/lo-hi": its nodes lo..hi, see the server's parts.py); a box's id is "m:" + its key.
+  const key = (path, call, part) => path + "#" + (call || 0) + (part ? "/" + part[0] + "-" + part[1] : "");
+  const partOf = n => n.part ? [n.part.lo, n.part.hi] : null;
+  const nodeKey = n => key(n.path, n.call, partOf(n));
 
   // ------------------------------------------------------------------ data
-  function graphUrl(path, call) {
+  function graphUrl(path, call, part) {
     const q = new URLSearchParams({ path: path, call: String(call || 0), capture: state.capture });
+    if (part) q.set("part", part[0] + "-" + part[1]);
     if (state.params) q.set("params", "true");
     if (state.inputs) q.set("inputs", state.inputs);
     return base + "/graph?" + q;
   }
-  async function loadView(path, call) {
-    const k = key(path, call);
+  async function loadView(path, call, part) {
+    const k = key(path, call, part);
     if (!state.views.has(k)) {
-      const gen = state.gen, view = await (state.fetching.get(k) || api(graphUrl(path, call)));
+      const gen = state.gen, view = await (state.fetching.get(k) || api(graphUrl(path, call, part)));
       if (gen === state.gen) state.views.set(k, view);
-      else return loadView(path, call);  // fetched for other inputs or options
+      else return loadView(path, call, part);  // fetched for other inputs or options
     }
     return state.views.get(k);
   }
@@ -60,7 +64,7 @@
     for (const n of wanted.slice(0, PREFETCH)) {
       const k = nodeKey(n);
       if (gen !== state.gen || state.views.has(k) || state.fetching.has(k)) continue;
-      const pending = request(graphUrl(n.path, n.call));
+      const pending = request(graphUrl(n.path, n.call, partOf(n)));
       state.fetching.set(k, pending);
       try {
         const view = await pending;
@@ -85,8 +89,9 @@
   function shapeText(shape, dtype) {
     return "[" + shape.join("×") + "]" + (dtype && dtype !== "float32" ? " " + dtype : "");
   }
+  const badgeWidth = n => 10 + 6.2 * String(n.repeats).length + 6;  // "×12", "×4999"
   function nodeSize(n) {
-    const repeat = n.kind === "module" && isBlock(n) ? 34 : 0;
+    const repeat = n.kind === "module" && isBlock(n) ? badgeWidth(n) + 4 : 0;
     const toggle = n.kind === "module" && n.expandable ? 22 : 0;
     const sub = n.kind === "module" ? n["class"] : n.kind === "op" ? (n["class"] || "") : n.members ? n.members.length + " tensors"
       : n.shapes_out.length ? shapeText(n.shapes_out[0].shape, n.shapes_out[0].dtype) : "";
@@ -132,7 +137,7 @@
           n = groupAt.get(n.id);
         }
         if (isOpen(n)) {
-          const title = n.label + " · " + n["class"] + (n.call ? " (call " + n.call + ")" : "") + "  [−]";
+          const title = n.label + " · " + n["class"] + (n.call ? " (call " + n.call + ")" : "") + (n.part ? " · part of " + (n.path || "the model") : "") + "  [−]";
           const g = { id: n.id, children: [], edges: [], labels: [{ text: title, width: textWidth(title), height: 14 }],
             layoutOptions: { "elk.padding": "[top=26,left=10,bottom=10,right=10]", "elk.nodeLabels.placement": "H_LEFT V_TOP INSIDE" } };
           container.children.push(g);
@@ -252,11 +257,18 @@
     elk.layout(warmGraph()).catch(() => { warm.left = 0; }).then(() => { warm.running = false; setTimeout(warmUp, 0); });
   }
 
+  // ELK takes seconds from about 1,000 nodes and overflows its stack near 3,000: past this, an
+  // expansion is refused (the server already cuts any one view wider than 300 nodes into parts).
+  const MAX_DRAWN = 1500;
   async function relayout() {
     const seq = ++state.seq;
-    panel.dataset.ready = "0";
     const t0 = performance.now();
     const composed = compose();
+    if (composed.drawn.size > MAX_DRAWN) {
+      throw new Error("that would draw " + fmt(composed.drawn.size) + " nodes at once, more than the " + fmt(MAX_DRAWN)
+        + " a layout can take here: collapse some boxes first");
+    }
+    panel.dataset.ready = "0";
     statusEl.textContent = "laying out " + composed.drawn.size + " nodes…";
     const t1 = performance.now();
     let laid;
@@ -287,7 +299,7 @@
       if (!info) return;
       const n = info.data;
       if (info.group) {
-        const g = svgEl("g", { class: "g-group", "data-id": n.id, "data-path": n.path }, gGroups);
+        const g = svgEl("g", { class: "g-group" + (n.part ? " part" : ""), "data-id": n.id, "data-path": n.path }, gGroups);
         svgEl("rect", { class: "frame", x: c.x, y: c.y, width: c.width, height: c.height, rx: 6 }, g);
         const title = c.labels && c.labels[0] ? c.labels[0].text : n.label;
         const t = text(g, c.x + 8, c.y + 15, title, "title");
@@ -295,7 +307,7 @@
         g.addEventListener("click", ev => { if (ev.target.classList.contains("frame")) { ev.stopPropagation(); select(n.id); } });
         return;
       }
-      const cls = "g-node kind-" + n.kind + (n.kind === "module" && n.expandable ? " expandable" : "");
+      const cls = "g-node kind-" + n.kind + (n.kind === "module" && n.expandable ? " expandable" : "") + (n.part ? " part" : "");
       const g = svgEl("g", { class: cls, "data-id": n.id, "data-kind": n.kind, "data-path": n.path || "", transform: "translate(" + c.x + "," + c.y + ")" }, gNodes);
       const rect = svgEl("rect", { width: c.width, height: c.height, rx: n.kind === "op" ? 12 : 4 }, g);
       const fill = overlayFill(n);
@@ -304,9 +316,10 @@
       text(g, 8, info.sub ? 15 : 17, n.label);
       if (info.sub) text(g, 8, 30, info.sub, "sub");
       if (isBlock(n)) {
-        const b = svgEl("g", { class: "badge-rep", transform: "translate(" + (c.width - (n.expandable ? 60 : 38)) + ",5)" }, g);
+        const bw = badgeWidth(n);
+        const b = svgEl("g", { class: "badge-rep", transform: "translate(" + (c.width - bw - (n.expandable ? 28 : 6)) + ",5)" }, g);
         svgEl("title", {}, b).textContent = n.repeats + " modules in this model share this structure (signature " + n.signature + ")";
-        const r = svgEl("rect", { width: 32, height: 14, rx: 7 }, b);
+        const r = svgEl("rect", { width: bw, height: 14, rx: 7 }, b);
         r.style.fill = repColor(n.signature);
         text(b, 5, 11, "×" + n.repeats);
       }
@@ -415,12 +428,13 @@
   // ------------------------------------------------------------------ expand / collapse
   async function expand(n) {
     clearError("graph-error");
+    const k = nodeKey(n);
     try {
-      await loadView(n.path, n.call);
-      state.expanded.add(nodeKey(n));
+      await loadView(n.path, n.call, partOf(n));
+      state.expanded.add(k);
       await relayout();
       centerOn(n.id, true);  // keep what was just opened on screen
-    } catch (err) { showError("graph-error", err); }
+    } catch (err) { state.expanded.delete(k); showError("graph-error", err); }
   }
   async function collapse(n) {
     const k = nodeKey(n);
@@ -451,12 +465,15 @@
   function showSide(n) {
     const side = document.getElementById("side"), body = document.getElementById("side-body");
     body.textContent = "";
-    body.append(el("h3", { id: "side-title", text: n.kind === "module" ? n.path : n.label }));
+    body.append(el("h3", { id: "side-title", text: n.kind === "module" && !n.part ? n.path : n.label }));
     const dl = el("dl");
     const row = (k, v) => dl.append(el("dt", { text: k }), el("dd", {}, v));
-    row("kind", n.kind);
-    if (n["class"]) row("class", n["class"]);
-    if (n.kind === "module") { row("path", n.path); if (n.call) row("call", String(n.call)); }
+    row("kind", n.part ? "part" : n.kind);
+    if (n["class"]) row(n.part ? "holds" : "class", n["class"]);
+    if (n.part) {
+      row("part of", (n.path || "the model") + (n.call ? " (call " + n.call + ")" : ""));
+      row("why", fmt(n.part.count) + " nodes in a row, of a graph too wide to draw at once: expand to see them");
+    } else if (n.kind === "module") { row("path", n.path); if (n.call) row("call", String(n.call)); }
     if (n.kind === "op") { row("op", n.target); row("in module", n.path || "(model)"); }
     if (n.kind === "module" && n.repeats > 1) row("same structure", n.repeats + " modules (" + n.signature + ")");
     row("parameters", fmt(n.params));
@@ -478,7 +495,7 @@
       if (n.tensors_more) ul.append(el("li", { class: "muted", text: "… " + n.tensors_more + " more" }));
       body.append(ul);
     }
-    const treePath = n.kind === "module" ? n.path : n.kind === "op" ? n.path : "";
+    const treePath = n.part ? "" : n.kind === "module" ? n.path : n.kind === "op" ? n.path : "";
     if (treePath) body.append(el("p", {}, el("a", { id: "side-tree", href: "/models/" + encodeURIComponent(modelId) + "?q=" + encodeURIComponent(treePath), text: "show " + treePath + " in the module tree" })));
     if (n.kind === "module" && n.expandable && !state.expanded.has(nodeKey(n))) body.append(el("button", { type: "button", text: "Expand", onclick: () => expand(n) }));
     side.hidden = false;
@@ -514,13 +531,14 @@
   async function reveal(m) {
     results.hidden = true;
     clearError("graph-error");
+    const before = new Set(state.expanded);
     try {
-      for (const f of m.reveal) { await loadView(f.path, f.call); state.expanded.add(key(f.path, f.call)); }
+      for (const f of m.reveal) { await loadView(f.path, f.call, f.part); state.expanded.add(key(f.path, f.call, f.part)); }
       state.focus = m.id;
       await relayout();
       select(m.id);
       centerOn(m.id);
-    } catch (err) { showError("graph-error", err); }
+    } catch (err) { state.expanded = before; showError("graph-error", err); }
   }
   function applyHighlight() {
     for (const x of viewport.querySelectorAll(".hl-focus,.hl-up,.hl-down")) x.classList.remove("hl-focus", "hl-up", "hl-down");

@@ -127,3 +127,37 @@ def test_params_toggle_and_hooks_capture(page: Page, gpt2_server: LiveServer) ->
     expect(page.locator('#viewport .g-node[data-kind="param"]', has_text="transformer.wte.weight")).to_have_count(1)
     relaid(page, lambda: page.select_option("#capture-mode", "hooks"))
     expect(page.locator("#capture-badge")).to_have_text("forward hooks")
+
+
+@pytest.fixture(scope="module")
+def wide_server(live_server_factory: Callable[[Settings], LiveServer]) -> LiveServer:
+    return live_server_factory(Settings(specs=["tests.fixtures.graph_models:long_chain"]))
+
+
+def test_a_view_too_wide_to_draw_comes_in_parts_that_expand_in_place(page: Page, wide_server: LiveServer) -> None:
+    # 700 blocks in one Sequential: drawn at once, ELK would take many seconds (and overflow
+    # its stack from about 3,000 nodes); cut into 7 parts of 100, expanded one at a time.
+    page.goto(f"{wide_server.url}/models/long_chain/graph")
+    page.wait_for_function(READY, timeout=120_000)
+    expect(page.locator("#graph-error")).to_be_hidden()
+    assert page.evaluate("document.getElementById('graph-panel').dataset.nodes") == "9"  # 7 parts + in + out
+    part = node(page, "m:#0/300-400")
+    expect(part).to_have_class("g-node kind-module expandable part")
+    expect(part).to_contain_text("300 … 399")
+    expect(part).to_contain_text("100 \u00d7 Sequential")
+    part.click()
+    expect(page.locator("#side-title")).to_have_text("300 … 399")
+    expect(page.locator("#side-body")).to_contain_text("too wide to draw at once")
+    relaid(page, lambda: part.locator(".toggle").click())
+    expect(page.locator('#viewport .g-group.part[data-id="m:#0/300-400"]')).to_have_count(1)
+    expect(page.locator('#viewport .g-node[data-kind="module"]:not(.part)')).to_have_count(100)
+    # the tensor into the open part reaches its first block; its last block feeds the next part
+    expect(page.locator('#viewport .g-edge[data-source="m:#0/200-300"][data-target="m:300#0"]')).to_have_count(1)
+    expect(page.locator('#viewport .g-edge[data-source="m:399#0"][data-target="m:#0/400-500"]')).to_have_count(1)
+    relaid(page, lambda: page.click("#collapse-all"))
+    # search opens the part a module sits in, then the module
+    page.fill("#graph-search", "612.0")
+    item = page.locator('#search-results li[data-id="m:612.0#0"]')
+    relaid(page, lambda: item.click())
+    expect(node(page, "m:612.0#0")).to_have_class("g-node kind-module expandable hl-focus selected")
+    expect(page.locator('#viewport .g-group[data-id="m:#0/600-700"]')).to_have_count(1)

@@ -283,11 +283,11 @@ def test_weight_statistics_are_pooled_exactly() -> None:
 
 
 def test_search_finds_modules_and_ops_with_what_to_expand() -> None:
-    res = search(captured("gpt2"), "c_attn")
+    res = search(captured("gpt2"), "c_attn", facts("gpt2"))
     mods = [m for m in res["matches"] if m["kind"] == "module"]
     assert [m["path"] for m in mods] == [f"transformer.h.{i}.attn.c_attn" for i in range(3)]
     assert [r["path"] for r in mods[1]["reveal"]] == ["transformer", "transformer.h.1", "transformer.h.1.attn"]
-    ops = search(captured("gpt2"), "scaled_dot")["matches"]
+    ops = search(captured("gpt2"), "scaled_dot", facts("gpt2"))["matches"]
     assert len(ops) == 3 and all(o["kind"] == "op" for o in ops)
     assert ops[0]["reveal"][-1]["path"] == "transformer.h.0.attn"
-    assert search(captured("gpt2"), "  ")["matches"] == []
+    assert search(captured("gpt2"), "  ", facts("gpt2"))["matches"] == []

@@ -93,11 +93,15 @@ def model_graph(
     params: bool = False,
     mode: CaptureMode = CaptureMode.auto,
     given: Any = None,
+    part: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The one data function behind ``GET /api/models/{id}/graph`` and the graph page."""
+    """The one data function behind ``GET /api/models/{id}/graph`` and the graph page
+    (``part``: nodes lo..hi of a view too wide to draw at once, see parts.py)."""
     check_path(loaded, path)
     capture, resolved = model_capture(loaded, given, mode)
-    data = graph_answer(capture, model_facts(loaded), path, call, params=params, table=weight_table(loaded))
+    data = graph_answer(
+        capture, model_facts(loaded), path, call, params=params, table=weight_table(loaded), span=part
+    )
     data["model"] = loaded.id
     data["inputs"] = capture.inputs
     data["source"] = str(resolved.source)
@@ -109,4 +113,4 @@ def model_search(
     loaded: LoadedModel, query: str, *, mode: CaptureMode = CaptureMode.auto, given: Any = None
 ) -> dict[str, Any]:
     capture, _ = model_capture(loaded, given, mode)
-    return search(capture, query)
+    return search(capture, query, model_facts(loaded))

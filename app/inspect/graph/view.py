@@ -39,6 +39,8 @@ class Node:
     tensors: tuple[str, ...] = ()
     value: str | None = None  # ports: the tensor they stand for
     expandable: bool = False
+    span: tuple[int, int] | None = None  # a part (parts.py): the nodes it stands for, lo..hi
+    members: tuple[Node, ...] = ()  # a part's nodes
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -60,6 +62,13 @@ class Node:
             out["value"] = self.value
         if self.kind == Kind.module:
             out["expandable"] = self.expandable
+        if self.span is not None:
+            out["part"] = {
+                "lo": self.span[0],
+                "hi": self.span[1],
+                "count": len(self.members),
+                "modules": sum(1 for m in self.members if m.kind == Kind.module),
+            }
         return out
 
 
@@ -92,6 +101,7 @@ class View:
     nodes: list[Node]
     edges: list[Edge]
     calls: int  # how many times this module is called in the forward pass
+    span: tuple[int, int] | None = None  # a part of the view at this call (parts.py)
 
 
 def frame_of(capture: Capture, path: str, call: int) -> Frame | None:

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from torchscope.inspect.errors import InspectError, InvalidRequest
 from torchscope.inspect.graph.capture import CaptureMode
+from torchscope.inspect.graph.parts import MAX_NODES
 from torchscope.inspect.graph.service import model_capture, model_graph, model_search
 from torchscope.inspect.registry import LoadedModel
 from torchscope.inspect.structure import is_uninitialized
@@ -31,6 +32,15 @@ CallQuery = Annotated[int, Query(ge=0, le=1_000_000, description="which call of 
 ParamsQuery = Annotated[bool, Query(description="draw parameters and buffers as nodes")]
 CaptureQuery = Annotated[
     CaptureMode, Query(description="auto: torch.export, else forward hooks; or force one of them")
+]
+PartQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        pattern=r"^\d{1,9}-\d{1,9}$",
+        description="lo-hi: nodes lo..hi (exclusive) of a view too wide to draw at once, as its "
+        f"'part' boxes give them (views of more than {MAX_NODES} nodes are cut into parts)",
+    ),
 ]
 InputsQuery = Annotated[
     str | None,
@@ -77,15 +87,21 @@ def get_graph(
     params: ParamsQuery = False,
     capture: CaptureQuery = CaptureMode.auto,
     inputs: InputsQuery = None,
+    part: PartQuery = None,
 ) -> dict[str, Any]:
     """The graph inside module ``path`` (its child modules as boxes, its own ops, its inputs and outputs).
 
     Captured on fake tensors with torch.export (else forward hooks; ``capture`` says which and
     ``reason`` why), memoised per structure version and inputs. Unknown paths are a 404; a
-    model without example inputs is a 409 with the reason.
+    model without example inputs is a 409 with the reason. A view too wide to draw comes cut
+    into parts (nodes with ``part``); ``part=lo-hi`` answers one of them.
     """
+    span = None
+    if part is not None:
+        lo, hi = (int(x) for x in part.split("-"))
+        span = (lo, hi)
     return model_graph(
-        loaded, path, call, params=params, mode=capture, given=parse_inputs_query(inputs)
+        loaded, path, call, params=params, mode=capture, given=parse_inputs_query(inputs), part=span
     )
 
 
