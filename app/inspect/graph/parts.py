@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from torchscope.inspect.errors import NotFound
 from torchscope.inspect.graph.records import Kind
-from torchscope.inspect.graph.view import Edge, Node, View
+from torchscope.inspect.graph.view import Edge, Node, View, fill_box_shapes
 
 MAX_NODES = 300  # nodes a view may have before it is cut into parts
 MIN_RUN = 8  # same-structure module calls in a row that make a part of their own
@@ -123,7 +123,7 @@ def cut(view: View, signature: Mapping[str, str | None], span: tuple[int, int] |
         ports = [n for n in view.nodes if n.kind in PORTS]
     else:
         lo, hi = span
-        if not (0 <= lo < hi <= len(body)) or units(body, 0, len(body), signature) == list(range(len(body))):
+        if not (0 <= lo < hi <= len(body)) or len(body) <= MAX_NODES:
             raise NotFound(
                 f"no part {lo}-{hi} in the graph of {view.path or 'the model'!r}: it has {len(body)} node(s)"
                 + ("" if len(body) > MAX_NODES else ", drawn without parts"),
@@ -169,15 +169,8 @@ def cut(view: View, signature: Mapping[str, str | None], span: tuple[int, int] |
                 outs[e.value] = Node(f"out:{key}:{e.value}", Kind.output, label, value=e.value, shapes_in=[e.meta])
             dst = outs[e.value].id
             edges.setdefault((s, dst, e.value), Edge(s, dst, e.meta, e.value, e.via))
-    boxes = {n.id: n for n in nodes if n.span is not None}
-    seen: set[tuple[str, str, str]] = set()
-    for e in edges.values():  # a part's shapes in and out: the distinct tensors crossing its border
-        if e.target in boxes and (e.target, "in", e.value) not in seen:
-            seen.add((e.target, "in", e.value))
-            boxes[e.target].shapes_in.append(e.meta)
-        if e.source in boxes and (e.source, "out", e.value) not in seen:
-            seen.add((e.source, "out", e.value))
-            boxes[e.source].shapes_out.append(e.meta)
+    # a part's shapes in and out: the distinct tensors crossing its border, as for a module box
+    fill_box_shapes({n.id: n for n in nodes if n.span is not None}, edges.values())
     ordered = ports[: sum(1 for p in ports if p.kind == Kind.input)] + list(ins.values()) + nodes
     ordered += [p for p in ports if p.kind == Kind.output] + list(outs.values())
     return View(

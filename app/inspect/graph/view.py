@@ -247,7 +247,7 @@ def graph_view(capture: Capture, path: str = "", call: int = 0, *, params: bool 
             if rep is not None:
                 node_for(atom.id, rep)
 
-    _fill_box_shapes(nodes, edges.values())
+    fill_box_shapes(nodes, edges.values())
     ordered = list(ports_in.values()) + list(nodes.values()) + list(ports_out.values())
     return View(
         path=path,
@@ -259,7 +259,7 @@ def graph_view(capture: Capture, path: str = "", call: int = 0, *, params: bool 
     )
 
 
-def _fill_box_shapes(nodes: dict[str, Node], edges: Any) -> None:
+def fill_box_shapes(nodes: dict[str, Node], edges: Any) -> None:
     """A box's shapes in/out: the distinct tensors on its edges, in order."""
     seen_in: dict[str, set[str]] = {}
     seen_out: dict[str, set[str]] = {}
